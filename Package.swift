@@ -1,0 +1,147 @@
+// swift-tools-version:6.2
+// Wrenn in Swift: control plane, host agent, envd and the `wrenn` CLI in one package.
+// Dependencies come only from the machine's local package copies; keep this list short (clean builds are slow).
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "wrenn-swift",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "wrenn", targets: ["wrenn"]),
+        .executable(name: "wrenn-envd", targets: ["wrenn-envd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    ],
+    targets: [
+        // Codable wire types of the public API and of the internal hops; ids; error codes. Foundation only.
+        .target(
+            name: "WrennWire",
+            dependencies: [],
+            swiftSettings: strict
+        ),
+        // Control plane: REST/WS/SSE API, accounts, teams, persistence (SQLite | PostgreSQL), mail, events.
+        .target(
+            name: "WrennServer",
+            dependencies: [
+                "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
+        // Host agent: capsules on one machine (QEMU microVMs, disks, network, pause/resume, snapshots).
+        .target(
+            name: "WrennAgent",
+            dependencies: [
+                "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // envd: the agent inside every capsule (processes, PTYs, files, metrics).
+        .target(
+            name: "WrennEnvd",
+            dependencies: [
+                "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Guest image builder (kernel, initramfs, debootstrap root filesystem, envd inside).
+        .target(
+            name: "WrennImage",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The `wrenn` CLI: serve, agent, envd, dev, image, bench, and client commands.
+        .executableTarget(
+            name: "wrenn",
+            dependencies: [
+                "WrennWire", "WrennServer", "WrennAgent", "WrennEnvd", "WrennImage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The slim guest binary baked into capsule images: envd alone, no control-plane code.
+        .executableTarget(
+            name: "wrenn-envd",
+            dependencies: [
+                "WrennEnvd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "WrennWireTests", dependencies: ["WrennWire"], swiftSettings: strict),
+        .testTarget(
+            name: "WrennServerTests",
+            dependencies: [
+                "WrennServer", "WrennWire",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WrennEnvdTests",
+            dependencies: [
+                "WrennEnvd", "WrennWire",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "WrennAgentTests",
+            dependencies: ["WrennAgent", "WrennImage", "WrennWire"],
+            swiftSettings: strict
+        ),
+    ]
+)

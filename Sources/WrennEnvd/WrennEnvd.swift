@@ -1,0 +1,1 @@
+// envd module: see issue 3. Intentionally empty until envd lands.

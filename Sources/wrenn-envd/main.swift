@@ -1,0 +1,2 @@
+// Slim guest binary: envd alone. Filled in by issue 3.
+print("wrenn-envd: not built yet")
