@@ -79,7 +79,7 @@ public enum PrefixedID {
             // Divide the 128-bit value by 36.
             let qHi = hi / 36
             let rHi = hi % 36
-            let (qLo, r) = 36.dividingFullWidth((high: rHi, low: lo))
+            let (qLo, r) = UInt64(36).dividingFullWidth((high: rHi, low: lo))
             hi = qHi
             lo = qLo
             digits[index] = alphabet[Int(r)]
