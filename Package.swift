@@ -61,6 +61,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: strict
         ),
         // Host agent: capsules on one machine (QEMU microVMs, disks, network, pause/resume, snapshots).
@@ -78,11 +79,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // fork/exec with setsid, user switch and a controlling PTY; ioctl helpers (Swift cannot call fork or variadic ioctl).
+        .target(name: "CWrennSpawn"),
         // envd: the agent inside every capsule (processes, PTYs, files, metrics).
         .target(
             name: "WrennEnvd",
             dependencies: [
-                "WrennWire",
+                "WrennWire", "CWrennSpawn",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,6 +120,7 @@ let package = Package(
             dependencies: [
                 "WrennEnvd",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -124,8 +129,11 @@ let package = Package(
             name: "WrennServerTests",
             dependencies: [
                 "WrennServer", "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: strict
         ),
@@ -135,6 +143,8 @@ let package = Package(
                 "WrennEnvd", "WrennWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -1,0 +1,80 @@
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// Builds and runs the control plane: database, migrations, services, router, HTTP server, background jobs.
+public enum ControlPlane {
+    /// Everything `wrenn serve` needs, assembled but not yet running.
+    public struct Assembly: Sendable {
+        public let services: ControlPlaneServices
+        public let database: Database
+        public let registry: PrometheusCollectorRegistry
+    }
+
+    /// Opens the database, applies migrations and wires the services.
+    public static func assemble(config: ServerConfig, clock: any WallClock = SystemWallClock(), logger: Logger,
+                                mailTransport: Mailer.Transport? = nil) async throws -> Assembly {
+        let database = try await Database.open(url: config.databaseURL, logger: logger)
+        let transport = mailTransport ?? config.smtp.map { SMTPMailTransport.make($0, logger: logger) }
+        let mailer = Mailer(database: database, clock: clock, logger: logger, transport: transport)
+        let services = ControlPlaneServices(config: config, database: database, clock: clock, mailer: mailer, logger: logger)
+        return Assembly(services: services, database: database, registry: PrometheusCollectorRegistry())
+    }
+
+    /// The router with every route and middleware of the control plane.
+    public static func makeRouter(_ assembly: Assembly) -> Router<WrennRequestContext> {
+        let router = Router(context: WrennRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(registry: assembly.registry))
+        router.add(middleware: ErrorEnvelopeMiddleware())
+        router.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
+        let services = assembly.services
+        SystemRoutes(services: services, registry: assembly.registry).register(on: router)
+        AuthRoutes(services: services).register(on: router)
+        OAuthRoutes(services: services).register(on: router)
+        AccountRoutes(services: services).register(on: router)
+        TeamRoutes(services: services).register(on: router)
+        return router
+    }
+
+    /// The HTTP application with the database and background jobs attached: running it applies migrations, then serves.
+    public static func makeApplication(_ assembly: Assembly, host: String, port: Int, logger: Logger,
+                                       onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
+        var app = Application(router: makeRouter(assembly), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+                              services: [assembly.database, AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
+                              onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
+                              logger: logger)
+        app.beforeServerStarts { try await Migrations.apply(to: assembly.database, logger: logger) }
+        return app
+    }
+
+    /// Runs the control plane until SIGINT/SIGTERM.
+    public static func run(config: ServerConfig, logger: Logger) async throws {
+        let assembly = try await assemble(config: config, logger: logger)
+        let app = makeApplication(assembly, host: config.listenHost, port: config.listenPort, logger: logger) { port in
+            logger.info("control plane listening", metadata: ["address": "\(config.listenHost):\(port)", "database": "\(assembly.database.kind.rawValue)"])
+        }
+        try await app.runService()
+    }
+}
+
+/// Purges accounts soft-deleted more than 15 days ago, hourly.
+struct AccountPurgeJob: Service {
+    let accounts: AccountService
+    let logger: Logger
+
+    func run() async throws {
+        // First pass a minute after start, once migrations have surely been applied.
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                let purged = try await accounts.purgeDeletedAccounts()
+                if purged > 0 { logger.info("purged deleted accounts", metadata: ["count": "\(purged)"]) }
+            } catch {
+                logger.error("account purge failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(3600)) }
+        }
+    }
+}

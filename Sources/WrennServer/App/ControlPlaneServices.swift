@@ -1,0 +1,33 @@
+import Logging
+
+/// The control plane's services, wired once at start and shared by every route.
+public struct ControlPlaneServices: Sendable {
+    public let config: ServerConfig
+    public let database: Database
+    public let clock: any WallClock
+    public let sessions: SessionService
+    public let accounts: AccountService
+    public let teams: TeamService
+    public let apiKeys: APIKeyService
+    public let audit: AuditService
+    public let users: UserDirectoryService
+    public let oauth: OAuthService
+
+    public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, logger: Logger) {
+        self.config = config
+        self.database = database
+        self.clock = clock
+        let audit = AuditService(database: database, clock: clock)
+        let sessions = SessionService(database: database, clock: clock)
+        let teams = TeamService(database: database, clock: clock, audit: audit)
+        self.audit = audit
+        self.sessions = sessions
+        self.teams = teams
+        self.accounts = AccountService(database: database, clock: clock, hasher: PasswordHasher(cost: config.bcryptCost), sessions: sessions,
+                                       teams: teams, audit: audit, mailer: mailer, frontendURL: config.frontendURL, logger: logger)
+        self.apiKeys = APIKeyService(database: database, clock: clock, audit: audit)
+        self.users = UserDirectoryService(database: database)
+        self.oauth = OAuthService(config: config, database: database, clock: clock, sessions: sessions, teams: teams, audit: audit,
+                                  accounts: accounts, logger: logger)
+    }
+}

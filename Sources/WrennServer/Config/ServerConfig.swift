@@ -1,0 +1,162 @@
+import Foundation
+
+/// Everything `wrenn serve` reads from its environment (and an optional `.env` file; the real environment wins).
+///
+/// Defaults work on a laptop: SQLite in the data directory, listening on 127.0.0.1:8080, mail to the outbox table.
+public struct ServerConfig: Sendable {
+    public var listenHost: String
+    public var listenPort: Int
+    /// Data directory: the SQLite file, the generated secret, logs.
+    public var dataDirectory: String
+    /// `postgres://…` for PostgreSQL; anything else is an SQLite path (`sqlite://PATH`, a path, or `:memory:`).
+    public var databaseURL: String
+    /// Where this control plane is reachable (OAuth callback base; `Secure` cookies when https).
+    public var publicURL: String
+    /// Base of the dashboard for links in emails and OAuth redirects.
+    public var frontendURL: String
+    /// HMAC key material for OAuth state cookies (≥ 32 chars). Generated into the data directory when unset.
+    public var secret: String
+    public var smtp: SMTPSettings?
+    public var github: OAuthProviderSettings?
+    /// bcrypt cost for passwords (12 in production; tests may lower it).
+    public var bcryptCost: UInt8
+    public var logLevel: String
+
+    /// SMTP delivery settings; nil means "no SMTP: write mails to the outbox table and log the link".
+    public struct SMTPSettings: Sendable {
+        public var host: String
+        public var port: Int
+        public var username: String?
+        public var password: String?
+        public var fromAddress: String
+        public var requireTLS: Bool
+        public init(host: String, port: Int, username: String?, password: String?, fromAddress: String, requireTLS: Bool) {
+            self.host = host; self.port = port; self.username = username; self.password = password
+            self.fromAddress = fromAddress; self.requireTLS = requireTLS
+        }
+    }
+
+    /// An OAuth2 provider's client credentials and endpoints (configurable so tests can run a local provider).
+    public struct OAuthProviderSettings: Sendable {
+        public var clientID: String
+        public var clientSecret: String
+        public var authorizeURL: String
+        public var tokenURL: String
+        public var apiURL: String
+        public init(clientID: String, clientSecret: String, authorizeURL: String = "https://github.com/login/oauth/authorize",
+                    tokenURL: String = "https://github.com/login/oauth/access_token", apiURL: String = "https://api.github.com") {
+            self.clientID = clientID; self.clientSecret = clientSecret
+            self.authorizeURL = authorizeURL; self.tokenURL = tokenURL; self.apiURL = apiURL
+        }
+    }
+
+    public init(listenHost: String = "127.0.0.1", listenPort: Int = 8080, dataDirectory: String, databaseURL: String? = nil,
+                publicURL: String = "http://localhost:8080", frontendURL: String? = nil, secret: String,
+                smtp: SMTPSettings? = nil, github: OAuthProviderSettings? = nil, bcryptCost: UInt8 = 12, logLevel: String = "info") {
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL ?? "sqlite://" + (dataDirectory as NSString).appendingPathComponent("wrenn.db")
+        self.publicURL = publicURL
+        self.frontendURL = frontendURL ?? publicURL
+        self.secret = secret
+        self.smtp = smtp
+        self.github = github
+        self.bcryptCost = bcryptCost
+        self.logLevel = logLevel
+    }
+
+    /// Whether session cookies get the `Secure` attribute (everything but a plain-http public URL).
+    public var secureCookies: Bool { !publicURL.lowercased().hasPrefix("http://") }
+
+    /// Reads the configuration from `environment` merged over the `.env` file in the working directory, if any.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       dotEnvPath: String = ".env") throws -> ServerConfig {
+        var env = DotEnv.load(path: dotEnvPath)
+        env.merge(environment) { _, real in real }
+        func value(_ names: String...) -> String? {
+            for n in names { if let v = env[n], !v.isEmpty { return v } }
+            return nil
+        }
+        let listen = value("WRENN_LISTEN_ADDR", "WRENN_CP_LISTEN_ADDR") ?? "127.0.0.1:8080"
+        let (host, port) = try parseListenAddress(listen)
+        let dataDir = value("WRENN_DIR") ?? "/var/lib/wrenn"
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let secret = try value("WRENN_SECRET", "JWT_SECRET") ?? loadOrCreateSecret(dataDirectory: dataDir)
+        guard secret.count >= 32 else { throw ConfigError("WRENN_SECRET must be at least 32 characters") }
+        let publicURL = value("WRENN_PUBLIC_URL", "CP_PUBLIC_URL") ?? "http://localhost:\(port)"
+        var smtp: SMTPSettings?
+        if let smtpHost = value("SMTP_HOST") {
+            let smtpPort = Int(value("SMTP_PORT") ?? "587") ?? 587
+            smtp = SMTPSettings(host: smtpHost, port: smtpPort, username: value("SMTP_USERNAME"), password: value("SMTP_PASSWORD"),
+                                fromAddress: value("SMTP_FROM_EMAIL") ?? "noreply@wrenn.dev",
+                                requireTLS: (value("SMTP_REQUIRE_TLS") ?? "false") == "true")
+        }
+        var github: OAuthProviderSettings?
+        if let id = value("OAUTH_GITHUB_CLIENT_ID"), let secret = value("OAUTH_GITHUB_CLIENT_SECRET") {
+            var g = OAuthProviderSettings(clientID: id, clientSecret: secret)
+            if let v = value("OAUTH_GITHUB_AUTHORIZE_URL") { g.authorizeURL = v }
+            if let v = value("OAUTH_GITHUB_TOKEN_URL") { g.tokenURL = v }
+            if let v = value("OAUTH_GITHUB_API_URL") { g.apiURL = v }
+            github = g
+        }
+        var cost: UInt8 = 12
+        if let c = value("WRENN_BCRYPT_COST") {
+            guard let parsed = UInt8(c), (4...31).contains(parsed) else { throw ConfigError("WRENN_BCRYPT_COST must be 4…31") }
+            cost = parsed
+        }
+        return ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
+                            publicURL: publicURL, frontendURL: value("OAUTH_REDIRECT_URL", "WRENN_FRONTEND_URL"), secret: secret,
+                            smtp: smtp, github: github, bcryptCost: cost, logLevel: value("LOG_LEVEL") ?? "info")
+    }
+
+    /// Splits `host:port` (`:8080` means all interfaces).
+    static func parseListenAddress(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigError("listen address must be host:port, got \(text)")
+        }
+        let host = String(text[..<colon])
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    /// The secret persisted in `<data>/secret` (mode 0600), created on first start.
+    static func loadOrCreateSecret(dataDirectory: String) throws -> String {
+        let path = (dataDirectory as NSString).appendingPathComponent("secret")
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
+            let trimmed = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.count >= 32 { return trimmed }
+        }
+        let secret = Secrets.randomHex(bytes: 32)
+        guard FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigError("cannot write \(path)")
+        }
+        return secret
+    }
+}
+
+/// A configuration problem, reported before the server starts.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Minimal `.env` reader: `KEY=VALUE` lines, `#` comments, optional `export `, single or double quotes.
+enum DotEnv {
+    static func load(path: String) -> [String: String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var result: [String: String] = [:]
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line.removeFirst("export ".count) }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
+                value = String(value.dropFirst().dropLast())
+            }
+            result[key] = value
+        }
+        return result
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import WrennWire
+
+/// Per-request state of the control plane's router: who is calling (set by `AuthenticationMiddleware`) and from where.
+public struct WrennRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated caller, if any credential was presented and valid.
+    public var principal: Principal?
+    /// The peer's IP address, for session records.
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.principal = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? ""
+    }
+
+    /// JSON bodies of up to 1 MiB are decoded; larger bodies are 413.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    public var responseEncoder: JSONEncoder { WireCoding.makeEncoder() }
+    public var requestDecoder: JSONDecoder { WireCoding.makeDecoder() }
+}

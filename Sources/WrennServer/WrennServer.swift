@@ -1,1 +1,0 @@
-// control plane module.
