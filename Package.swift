@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "WrennAgent",
             dependencies: [
-                "WrennWire",
+                "WrennWire", "WrennImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,6 +151,7 @@ let package = Package(
         .testTarget(
             name: "WrennAgentTests",
             dependencies: ["WrennAgent", "WrennImage", "WrennWire"],
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
     ]

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Lifecycle state of a capsule on this host.
+public enum CapsuleState: String, Codable, Sendable {
+    case creating, running, pausing, paused, resuming, snapshotting, stopping, error
+}
+
+/// What the agent persists about a capsule (`capsule.json` in its directory), enough to re-adopt it after a
+/// restart: the exact machine configuration (a restore needs the same devices), slot, files, state.
+public struct CapsuleRecord: Codable, Sendable, Equatable {
+    /// Capsule id (`cl-…`).
+    public var id: String
+    /// Template the capsule was created from.
+    public var template: String
+    /// Network slot.
+    public var slot: Int
+    /// Lifecycle state.
+    public var state: CapsuleState
+    /// QEMU configuration (with absolute file paths inside the capsule directory).
+    public var machine: QemuMachine
+    /// Requested disk size (MiB).
+    public var diskMiB: Int
+    /// envd bearer token, if one was provisioned.
+    public var accessToken: String?
+    /// PID of the running QEMU, if any.
+    public var pid: Int32?
+    /// Creation time (seconds since the epoch).
+    public var createdAt: Double
+    /// Last state change (seconds since the epoch).
+    public var updatedAt: Double
+    /// Last failure, if the capsule is in `error` or an operation failed.
+    public var lastError: String?
+}
+
+/// Public view of a capsule.
+public struct CapsuleInfo: Sendable, Equatable, Codable {
+    /// Capsule id.
+    public var id: String
+    /// Template name.
+    public var template: String
+    /// State.
+    public var state: CapsuleState
+    /// vCPUs.
+    public var vcpus: Int
+    /// Memory (MiB).
+    public var memoryMiB: Int
+    /// Disk (MiB).
+    public var diskMiB: Int
+    /// Network slot.
+    public var slot: Int
+    /// Address the agent reaches envd at.
+    public var envdHost: String
+    /// envd port.
+    public var envdPort: Int
+    /// QEMU PID while running.
+    public var pid: Int32?
+    /// Accelerator in use.
+    public var accelerator: QemuMachine.Accelerator
+    /// Last failure, if any.
+    public var lastError: String?
+}
+
+/// Files of one capsule directory (`<data>/capsules/<id>/`).
+public struct CapsuleLayout: Sendable {
+    /// The directory.
+    public var directory: String
+    /// Creates the layout.
+    public init(root: String, id: String) { directory = root + "/" + id }
+    /// Persisted record.
+    public var record: String { directory + "/capsule.json" }
+    /// Disk overlay.
+    public var disk: String { directory + "/disk.qcow2" }
+    /// Guest RAM file.
+    public var memory: String { directory + "/memory.ram" }
+    /// Saved device state (while paused).
+    public var state: String { directory + "/state.bin" }
+    /// Serial console log.
+    public var console: String { directory + "/console.log" }
+    /// QMP socket.
+    public var qmp: String { directory + "/qmp.sock" }
+    /// QEMU PID file.
+    public var pidFile: String { directory + "/qemu.pid" }
+
+    /// Writes a record atomically (temp file + rename).
+    public func save(_ record: CapsuleRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(record)
+        try data.write(to: URL(fileURLWithPath: self.record), options: .atomic)
+    }
+
+    /// Reads the record.
+    public func load() throws -> CapsuleRecord {
+        try JSONDecoder().decode(CapsuleRecord.self, from: Data(contentsOf: URL(fileURLWithPath: record)))
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+/// Settings of the QEMU runtime.
+public struct RuntimeConfig: Sendable {
+    /// Data directory (`WRENN_DIR`): `images/`, `templates/`, `capsules/` live under it.
+    public var dataDirectory: String
+    /// Network names and slot pool.
+    public var network: NetworkConfig
+    /// Bound on a cold boot reaching envd health (TCG boots take ~3–5 s; generous for loaded CI hosts).
+    public var coldBootTimeout: Duration = .seconds(120)
+    /// Bound on a restore reaching envd health.
+    public var restoreTimeout: Duration = .seconds(30)
+    /// Bound on the KVM boot probe.
+    public var acceleratorProbeBound: Duration = .seconds(8)
+    /// Forced accelerator (skips the probe), or `nil` to probe.
+    public var accelerator: QemuMachine.Accelerator?
+
+    /// Creates a config.
+    public init(dataDirectory: String, network: NetworkConfig, accelerator: QemuMachine.Accelerator? = nil) {
+        self.dataDirectory = dataDirectory
+        self.network = network
+        self.accelerator = accelerator
+    }
+
+    /// Where capsule directories live.
+    public var capsulesDirectory: String { dataDirectory + "/capsules" }
+    /// Where template directories live.
+    public var templatesDirectory: String { dataDirectory + "/templates" }
+    /// Where images live.
+    public var imagesDirectory: String { dataDirectory + "/images" }
+}

@@ -1,1 +1,0 @@
-// guest image builder: see issue 4. Intentionally empty until the builder lands.
