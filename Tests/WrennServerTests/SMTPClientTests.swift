@@ -101,12 +101,34 @@ struct SMTPClientTests {
         }
     }
 
-    @Test func startTLSVerifiesHostnameWhenConnectingByName() async throws {
+    @Test func startTLSConnectsByName() async throws {
         try await withSink(.init(tls: .startTLS)) { sink in
             var configuration = try await sink.clientConfiguration()
             configuration.host = "localhost"
             try await client(configuration).send(to: "carol@example.com", subject: "By name", textBody: "hi\n")
             #expect(try await sink.waitForMessages(count: 1).first?.tls == true)
+        }
+    }
+
+    @Test func certificateNameIsVerified() async throws {
+        // Certificate valid only for mail.wrenn.test (no IP SAN), trusted as CA.
+        try await withSink(.init(tls: .startTLS, certificateSubjectAltNames: "DNS:mail.wrenn.test")) { sink in
+            var configuration = try await sink.clientConfiguration()
+            configuration.tlsServerName = "mail.wrenn.test"
+            try await client(configuration).send(to: "carol@example.com", subject: "Right name", textBody: "hi\n")
+            #expect(try await sink.waitForMessages(count: 1).count == 1)
+
+            for wrongName in ["other.wrenn.test", nil] {
+                configuration.tlsServerName = wrongName
+                let error = await #expect(throws: SMTPError.self) {
+                    try await client(configuration).send(to: "carol@example.com", subject: "Wrong name", textBody: "hi\n")
+                }
+                guard case .tlsFailure = error else {
+                    Issue.record("expected tlsFailure for \(wrongName ?? "127.0.0.1"), got \(String(describing: error))")
+                    continue
+                }
+            }
+            #expect(try await sink.messages().count == 1)
         }
     }
 
@@ -295,6 +317,55 @@ struct SMTPClientTests {
             }
             #expect(ContinuousClock.now - started < .seconds(5))
             #expect(error == .timeout(step: "greeting"))
+        }
+    }
+
+    @Test func greetingRejectionCarriesServerText() async throws {
+        try await withSink(.init(misbehavior: .rejectGreeting)) { sink in
+            let configuration = try await sink.clientConfiguration()
+            let error = await #expect(throws: SMTPError.self) {
+                try await client(configuration).send(to: "a@example.com", subject: "x", textBody: "x")
+            }
+            #expect(error == .unexpectedReply(step: "connection (greeting)", code: 554, message: "5.3.2 sink.test no service for you"))
+            #expect(error?.description == "SMTP server rejected connection (greeting): 554 5.3.2 sink.test no service for you")
+        }
+    }
+
+    @Test func serverClosingAfterEHLOReportsItsReply() async throws {
+        try await withSink(.init(misbehavior: .closeAfterEHLO)) { sink in
+            let configuration = try await sink.clientConfiguration()
+            let error = await #expect(throws: SMTPError.self) {
+                try await client(configuration).send(to: "a@example.com", subject: "x", textBody: "x")
+            }
+            #expect(error == .unexpectedReply(step: "EHLO", code: 421, message: "4.3.2 sink.test shutting down"))
+        }
+    }
+
+    @Test func dataPipelinedAfterStartTLSReplyIsRefused() async throws {
+        try await withSink(.init(misbehavior: .startTLSInject)) { sink in
+            var configuration = try await sink.clientConfiguration()
+            configuration.tlsTrust = .insecureNoVerification
+            let error = await #expect(throws: SMTPError.self) {
+                try await client(configuration).send(to: "a@example.com", subject: "x", textBody: "x")
+            }
+            guard case .protocolViolation(let reason) = error else {
+                Issue.record("expected protocolViolation, got \(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("STARTTLS"))
+        }
+    }
+
+    @Test func cancellationStopsAHangingSend() async throws {
+        try await withSink(.init(silent: true)) { sink in
+            let configuration = try await sink.clientConfiguration(timeout: .seconds(60))
+            let smtp = client(configuration)
+            let task = Task { try await smtp.send(to: "a@example.com", subject: "x", textBody: "x") }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 

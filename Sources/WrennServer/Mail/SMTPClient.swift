@@ -55,6 +55,24 @@ public struct SMTPClient: Sendable {
         let tls = SMTPTLSProvider(configuration: configuration)
         let channel = try await connect(tls: tls, logger: logger)
 
+        do {
+            try await deliver(over: channel, tls: tls, recipient: recipient, payload: payload, logger: logger)
+        } catch {
+            // Cancellation closes the channel; report it as cancellation, not as a broken connection.
+            if Task.isCancelled { throw CancellationError() }
+            throw error
+        }
+        logger.info("mail accepted by SMTP server", metadata: ["smtp.to": "\(recipient)"])
+    }
+
+    private func deliver(
+        over channel: NIOAsyncChannel<SMTPReply, ByteBuffer>,
+        tls: SMTPTLSProvider,
+        recipient: String,
+        payload: [UInt8],
+        logger: Logger
+    ) async throws {
+        let configuration = self.configuration
         try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
                 let conversation = SMTPConversation(
@@ -74,7 +92,6 @@ public struct SMTPClient: Sendable {
         } onCancel: {
             channel.channel.close(promise: nil)
         }
-        logger.info("mail accepted by SMTP server", metadata: ["smtp.to": "\(recipient)"])
     }
 
     private func connect(

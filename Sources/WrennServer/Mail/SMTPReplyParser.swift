@@ -1,19 +1,19 @@
 import NIOCore
 
 /// One complete (possibly multi-line) SMTP reply, e.g. the EHLO extension list.
-public struct SMTPReply: Sendable, Equatable {
+struct SMTPReply: Sendable, Equatable {
     /// Three-digit reply code (2xx success, 3xx intermediate, 4xx transient, 5xx permanent).
-    public var code: Int
+    var code: Int
     /// Text of each line, without the code and separator (`250-PIPELINING` → `PIPELINING`).
-    public var lines: [String]
+    var lines: [String]
 
-    public init(code: Int, lines: [String]) {
+    init(code: Int, lines: [String]) {
         self.code = code
         self.lines = lines
     }
 
     /// All lines joined with a space, as used in error messages.
-    public var text: String { lines.joined(separator: " ") }
+    var text: String { lines.joined(separator: " ") }
 }
 
 /// Incremental parser for SMTP replies (RFC 5321 §4.2): `ddd-text` lines continue a reply, a

@@ -87,6 +87,19 @@ actor SMTPSink {
         var authAllowPlaintext = false
         /// Accept TCP connections but never send anything (for client timeout tests).
         var silent = false
+        /// Run a scripted broken server instead of aiosmtpd (for protocol-error tests).
+        var misbehavior: Misbehavior? = nil
+        /// subjectAltName of the self-signed certificate (TLS modes).
+        var certificateSubjectAltNames = "DNS:localhost,IP:127.0.0.1"
+
+        enum Misbehavior: String, Sendable {
+            /// Greets with `554 5.3.2 …` instead of 220.
+            case rejectGreeting = "reject-greeting"
+            /// Offers STARTTLS and pipelines a plaintext reply behind its `220` (command injection).
+            case startTLSInject = "starttls-inject"
+            /// Answers EHLO with `421 4.3.2 …` and closes the connection.
+            case closeAfterEHLO = "close-after-ehlo"
+        }
 
         init(
             tls: TLS = .none,
@@ -94,7 +107,9 @@ actor SMTPSink {
             credentials: Credentials? = nil,
             authRequired: Bool = false,
             authAllowPlaintext: Bool = false,
-            silent: Bool = false
+            silent: Bool = false,
+            misbehavior: Misbehavior? = nil,
+            certificateSubjectAltNames: String = "DNS:localhost,IP:127.0.0.1"
         ) {
             self.tls = tls
             self.requireStartTLS = requireStartTLS
@@ -102,6 +117,8 @@ actor SMTPSink {
             self.authRequired = authRequired
             self.authAllowPlaintext = authAllowPlaintext
             self.silent = silent
+            self.misbehavior = misbehavior
+            self.certificateSubjectAltNames = certificateSubjectAltNames
         }
     }
 
@@ -140,7 +157,9 @@ actor SMTPSink {
         try SMTPSinkScript.source.write(to: script, atomically: true, encoding: .utf8)
 
         var arguments = ["python3", "-u", script.path, "--dir", mailDirectory.path]
-        if options.silent {
+        if let misbehavior = options.misbehavior {
+            arguments += ["--misbehave", misbehavior.rawValue]
+        } else if options.silent {
             arguments.append("--silent")
         } else {
             switch options.tls {
@@ -274,7 +293,7 @@ actor SMTPSink {
 
     // MARK: helpers
 
-    /// Self-signed EC certificate for `localhost` and `127.0.0.1` via the `openssl` CLI.
+    /// Self-signed EC certificate (by default for `localhost` and `127.0.0.1`) via the `openssl` CLI.
     private func makeCertificate() async throws -> (cert: String, key: String) {
         let certPath = directory.appendingPathComponent("cert.pem").path
         let keyPath = directory.appendingPathComponent("key.pem").path
@@ -283,7 +302,7 @@ actor SMTPSink {
         openssl.arguments = [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
             "-nodes", "-keyout", keyPath, "-out", certPath, "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext", "subjectAltName=\(options.certificateSubjectAltNames)",
         ]
         let output = Pipe()
         openssl.standardOutput = output

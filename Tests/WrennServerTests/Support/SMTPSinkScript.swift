@@ -38,6 +38,11 @@ def parse_args():
     p.add_argument("--auth-allow-plaintext", action="store_true")
     p.add_argument("--auth-required", action="store_true")
     p.add_argument("--silent", action="store_true", help="accept TCP connections but never speak")
+    p.add_argument(
+        "--misbehave",
+        choices=["reject-greeting", "starttls-inject", "close-after-ehlo"],
+        help="run a scripted, broken SMTP server instead of aiosmtpd",
+    )
     return p.parse_args()
 
 
@@ -104,6 +109,41 @@ def make_authenticator(user, password):
     return authenticator
 
 
+async def misbehave(mode, reader, writer):
+    """Tiny scripted server for protocol-error tests; never accepts a message."""
+    try:
+        if mode == "reject-greeting":
+            writer.write(b"554 5.3.2 sink.test no service for you\r\n")
+            await writer.drain()
+            await reader.readline()
+            return
+        writer.write(b"220 sink.test ESMTP scripted\r\n")
+        await writer.drain()
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            verb = line.strip().upper()
+            if verb.startswith(b"EHLO"):
+                if mode == "close-after-ehlo":
+                    writer.write(b"421 4.3.2 sink.test shutting down\r\n")
+                    await writer.drain()
+                    return
+                writer.write(b"250-sink.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+            elif verb == b"STARTTLS":
+                # Pipelines a plaintext reply behind the 220 (STARTTLS command injection).
+                writer.write(b"220 2.0.0 go ahead\r\n250-sink.test\r\n250 AUTH PLAIN\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"502 5.5.1 not implemented\r\n")
+            await writer.drain()
+    finally:
+        writer.close()
+
+
 def watch_stdin(loop, stop):
     try:
         while sys.stdin.buffer.read(4096):
@@ -120,7 +160,11 @@ async def serve(args):
         loop.add_signal_handler(sig, stop.set)
     threading.Thread(target=watch_stdin, args=(loop, stop), daemon=True).start()
 
-    if args.silent:
+    if args.misbehave:
+        server = await asyncio.start_server(
+            lambda r, w: misbehave(args.misbehave, r, w), host="127.0.0.1", port=0
+        )
+    elif args.silent:
         held = []
 
         async def hold(reader, writer):
