@@ -1,0 +1,25 @@
+import Hummingbird
+import HummingbirdWebSocket
+
+/// envd's WebSocket routes: exec stream, process attach and PTY. They sit behind the same auth middleware.
+struct WebSocketRoutes: Sendable {
+    let services: EnvdServices
+
+    func register(on router: Router<EnvdRequestContext>) {
+        let maxMessage = services.configuration.limits.maxClientMessage
+        let execSocket = ExecStreamSocket(processes: services.processes)
+        let attachSocket = ProcessAttachSocket(table: services.processes.table)
+        let ptySocket = PTYSocket(ptys: services.ptys, pingInterval: services.configuration.ptyPingInterval)
+
+        router.ws("/exec/stream") { inbound, outbound, _ in
+            try await execSocket.handle(inbound: inbound, outbound: outbound, maxMessage: maxMessage)
+        }
+        router.ws("/processes/:selector/stream") { inbound, outbound, context in
+            let selector = context.requestContext.parameters.get("selector") ?? ""
+            try await attachSocket.handle(selector: selector, inbound: inbound, outbound: outbound)
+        }
+        router.ws("/pty") { inbound, outbound, _ in
+            try await ptySocket.handle(inbound: inbound, outbound: outbound, maxMessage: maxMessage)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import CWrennSpawn
+import Foundation
+import Logging
+import WrennWire
+
+/// What envd does around a pause/snapshot (`prepare`) and after a restore (`restored`).
+struct SnapshotHooks: Sendable {
+    let identity: EnvdIdentity
+    let logger: Logger
+
+    /// Flushes file systems so the disk image is consistent; optionally drops clean caches (smaller memory file).
+    func prepare(dropCaches: Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                wrenn_sync_all()
+                if dropCaches {
+                    let fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC)
+                    if fd >= 0 {
+                        _ = Foundation.write(fd, "3", 1)
+                        close(fd)
+                    }
+                }
+                continuation.resume()
+            }
+            thread.start()
+        }
+    }
+
+    /// Re-identifies a clone: new id, token, defaults, host name; reseeds the RNG; sets the clock.
+    func restored(_ request: EnvdRestoreRequest) throws(EnvdError) -> EnvdRestoreResponse {
+        if let user = request.defaultUser, !user.isEmpty {
+            _ = try UserAccount.lookup(user)
+        }
+        if let token = request.accessToken, token.isEmpty {
+            throw .invalid("access_token must not be empty")
+        }
+        var entropy: [UInt8] = []
+        if let text = request.entropy {
+            guard let data = Data(base64Encoded: text) else { throw .invalid("entropy must be base64") }
+            entropy = Array(data)
+        }
+
+        var hostnameSet = false
+        if let name = request.hostname, !name.isEmpty {
+            guard name.utf8.count <= 64 else { throw .invalid("hostname longer than 64 bytes") }
+            guard sethostname(name, name.utf8.count) == 0 else {
+                throw .internalError("sethostname: \(String(cString: strerror(errno)))")
+            }
+            hostnameSet = true
+        }
+
+        var clockSet = false
+        if let ms = request.timestampMs {
+            var now = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
+            guard clock_settime(CLOCK_REALTIME, &now) == 0 else {
+                throw .internalError("clock_settime: \(String(cString: strerror(errno)))")
+            }
+            clockSet = true
+        }
+
+        let reseeded = reseed(extra: entropy)
+
+        identity.update { value in
+            if let id = request.capsuleId { value.capsuleID = id }
+            if let token = request.accessToken { value.accessToken = token }
+            if let user = request.defaultUser { value.defaultUser = user.isEmpty ? nil : user }
+            if let env = request.defaultEnv { value.defaultEnv = env }
+        }
+        let current = identity.current
+        logger.info(
+            "re-identified after restore",
+            metadata: ["capsule_id": "\(current.capsuleID ?? "-")", "clock_set": "\(clockSet)", "hostname_set": "\(hostnameSet)"]
+        )
+        return EnvdRestoreResponse(capsuleId: current.capsuleID, clockSet: clockSet, rngReseeded: reseeded, hostnameSet: hostnameSet)
+    }
+
+    /// Mixes the host's entropy plus fresh local noise (clocks, pid, a new random block) into the kernel pool.
+    /// Clones restored from one snapshot share RNG state; only this makes their futures diverge.
+    private func reseed(extra: [UInt8]) -> Bool {
+        var bytes = extra
+        var mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        var real = timespec()
+        clock_gettime(CLOCK_REALTIME, &real)
+        for value in [UInt64(bitPattern: Int64(mono.tv_nsec)), UInt64(bitPattern: Int64(real.tv_sec)),
+                      UInt64(bitPattern: Int64(real.tv_nsec)), UInt64(getpid())] {
+            withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<8 {
+            withUnsafeBytes(of: generator.next()) { bytes.append(contentsOf: $0) }
+        }
+        let fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) } == bytes.count
+    }
+}

@@ -1,1 +1,0 @@
-// envd module: see issue 3. Intentionally empty until envd lands.
