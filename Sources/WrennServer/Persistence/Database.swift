@@ -75,7 +75,9 @@ public final class Database: Service, Sendable {
             await cancelWhenGracefulShutdown { await client.run() }
         case .sqlite(let connection, _):
             try? await gracefulShutdown()
-            try await connection.close()
+            // The future-based close is not cancellation-aware: the file is closed even when the group was cancelled.
+            let closed: EventLoopFuture<Void> = connection.close()
+            try await closed.get()
         }
     }
 

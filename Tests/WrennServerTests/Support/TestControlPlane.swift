@@ -51,7 +51,10 @@ struct TestControlPlane {
     /// The newest mail sent to `to` from the outbox table (the dev path without SMTP), and the token in its link.
     func lastMailToken(to: String, path: String) async throws -> String {
         let body = try await assembly.database.read { sql in
-            try await sql.raw("SELECT body FROM mail_outbox WHERE to_address = \(bind: to) ORDER BY created_at DESC, id DESC")
+            try await sql.raw("""
+                SELECT body FROM mail_outbox WHERE to_address = \(bind: to) AND body LIKE \(bind: "%/\(path)?token=%")
+                ORDER BY created_at DESC, id DESC
+                """)
                 .first(decodingColumn: "body", as: String.self)
         }
         guard let body else { throw TestBackendError("no mail to \(to)") }
