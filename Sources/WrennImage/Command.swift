@@ -53,57 +53,127 @@ public struct Command: Sendable {
         return nil
     }
 
-    private func makeProcess() throws -> Process {
+    /// Spawns the command with the given fds as stdin/stdout/stderr; every other descriptor is closed in the
+    /// child (daemons such as QEMU must not inherit the agent's sockets). Returns the PID.
+    func spawn(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
         guard let path = Command.resolve(executable) else { throw CommandError.notFound(executable) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if !environment.isEmpty {
-            var env = ProcessInfo.processInfo.environment
-            for (key, value) in environment { env[key] = value }
-            process.environment = env
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        if let closeFrom = SpawnExtensions.addCloseFrom {
+            _ = closeFrom(&actions, 3)
         }
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        return process
+        if let workingDirectory {
+            guard let addChdir = SpawnExtensions.addChdir else {
+                throw CommandError.launchFailed(displayString, "posix_spawn_file_actions_addchdir_np unavailable")
+            }
+            _ = workingDirectory.withCString { addChdir(&actions, $0) }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Children start with default signal handling and an empty mask.
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        let argv = [path] + arguments
+        let envp = env.map { "\($0.key)=\($0.value)" }
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
+        defer {
+            for pointer in cArgs { free(pointer) }
+            for pointer in cEnv { free(pointer) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, &cArgs, &cEnv)
+        guard rc == 0 else { throw CommandError.launchFailed(displayString, String(cString: strerror(rc))) }
+        return pid
+    }
+
+    /// Waits for `pid` and returns its exit status (128 + signal when killed).
+    static func waitStatus(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return -1 }
+        }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+
+    /// Reads a file descriptor to EOF.
+    static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n > 0 { data.append(contentsOf: buffer[0..<n]) }
+            else if n < 0 && errno == EINTR { continue }
+            else { break }
+        }
+        return data
+    }
+
+    static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw CommandError.launchFailed("pipe", String(cString: strerror(errno))) }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return (fds[0], fds[1])
     }
 
     /// Runs the command to completion, capturing stdout and stderr; optional `stdin` bytes are fed to it.
     ///
-    /// Blocking work happens on a dedicated thread so callers on the cooperative pool are not starved.
+    /// Blocking work happens on dedicated threads so callers on the cooperative pool are not starved.
     public func run(stdin: Data? = nil) async throws -> Output {
-        let process = try makeProcess()
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        let inPipe: Pipe? = stdin == nil ? nil : Pipe()
-        if let inPipe { process.standardInput = inPipe } else { process.standardInput = FileHandle.nullDevice }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Output, any Error>) in
-            let thread = Thread {
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(throwing: CommandError.launchFailed(self.displayString, String(describing: error)))
-                    return
-                }
-                if let inPipe, let stdin {
-                    let writer = Thread {
-                        inPipe.fileHandleForWriting.write(stdin)
-                        try? inPipe.fileHandleForWriting.close()
+        let outPipe = try Self.makePipe()
+        let errPipe = try Self.makePipe()
+        let inPipe = try Self.makePipe()
+        let pid: pid_t
+        do {
+            pid = try spawn(stdin: inPipe.read, stdout: outPipe.write, stderr: errPipe.write)
+        } catch {
+            for fd in [outPipe.read, outPipe.write, errPipe.read, errPipe.write, inPipe.read, inPipe.write] { close(fd) }
+            throw error
+        }
+        close(outPipe.write)
+        close(errPipe.write)
+        close(inPipe.read)
+        let input = stdin ?? Data()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Output, Never>) in
+            let writer = Thread {
+                input.withUnsafeBytes { raw in
+                    var offset = 0
+                    while offset < raw.count {
+                        let n = write(inPipe.write, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                        if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { break }
                     }
-                    writer.start()
                 }
-                let errorCollector = DataCollector()
-                let errThread = Thread {
-                    errorCollector.set(errPipe.fileHandleForReading.readDataToEndOfFile())
-                }
-                errThread.start()
-                let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                let err = errorCollector.wait()
-                continuation.resume(returning: Output(status: process.terminationStatus, stdout: out, stderr: err))
+                close(inPipe.write)
             }
-            thread.start()
+            writer.start()
+            let errorCollector = DataCollector()
+            let errThread = Thread {
+                errorCollector.set(Self.readAll(errPipe.read))
+                close(errPipe.read)
+            }
+            errThread.start()
+            let reader = Thread {
+                let out = Self.readAll(outPipe.read)
+                close(outPipe.read)
+                let err = errorCollector.wait()
+                let status = Self.waitStatus(pid)
+                continuation.resume(returning: Output(status: status, stdout: out, stderr: err))
+            }
+            reader.start()
         }
     }
 
@@ -119,36 +189,50 @@ public struct Command: Sendable {
 
     /// Runs the command with stdin and stdout connected to files (for `cpio`, `gzip`, `xz`), stderr captured.
     public func run(stdinFile: String?, stdoutFile: String?) async throws {
-        let process = try makeProcess()
-        let input: FileHandle? = try stdinFile.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) }
-        var output: FileHandle?
-        if let stdoutFile {
-            FileManager.default.createFile(atPath: stdoutFile, contents: nil)
-            output = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutFile))
+        let input = open(stdinFile ?? "/dev/null", O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw CommandError.launchFailed(displayString, "cannot open \(stdinFile ?? "/dev/null")") }
+        defer { close(input) }
+        let output = open(stdoutFile ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw CommandError.launchFailed(displayString, "cannot open \(stdoutFile ?? "/dev/null")") }
+        defer { close(output) }
+        let errPipe = try Self.makePipe()
+        let pid: pid_t
+        do {
+            pid = try spawn(stdin: input, stdout: output, stderr: errPipe.write)
+        } catch {
+            close(errPipe.read)
+            close(errPipe.write)
+            throw error
         }
-        process.standardInput = input ?? FileHandle.nullDevice
-        process.standardOutput = output ?? FileHandle.nullDevice
-        let errPipe = Pipe()
-        process.standardError = errPipe
-        let display = displayString
-        let result: (Int32, Data) = try await withCheckedThrowingContinuation { continuation in
+        close(errPipe.write)
+        let result: (Int32, Data) = await withCheckedContinuation { continuation in
             let thread = Thread {
-                do { try process.run() } catch {
-                    continuation.resume(throwing: CommandError.launchFailed(display, String(describing: error)))
-                    return
-                }
-                let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, err))
+                let err = Self.readAll(errPipe.read)
+                close(errPipe.read)
+                continuation.resume(returning: (Self.waitStatus(pid), err))
             }
             thread.start()
         }
-        try? input?.close()
-        try? output?.close()
         guard result.0 == 0 else {
-            throw CommandError.failed(display, result.0, String(decoding: result.1, as: UTF8.self))
+            throw CommandError.failed(displayString, result.0, String(decoding: result.1, as: UTF8.self))
         }
     }
+}
+
+/// glibc's posix_spawn extensions (2.29+/2.34+), which Swift's Glibc module hides behind _GNU_SOURCE.
+enum SpawnExtensions {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    static let addCloseFrom: AddCloseFrom? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+    }()
+
+    static let addChdir: AddChdir? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddChdir.self)
+    }()
 }
 
 /// Collects a value produced on another thread.

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import WrennImage
+@testable import WrennAgent
+
+/// Runs real QEMU microVMs (TCG here) in real network namespaces. Needs root and qemu-system-x86; the image is
+/// built on first use (debootstrap cached under the test data directory).
+@Suite("QEMU runtime (integration)", .serialized)
+struct RuntimeIntegrationTests {
+    static var canRun: Bool { TestSupport.isRoot && Command.resolve("qemu-system-x86_64") != nil }
+
+    /// Test pool and prefix, distinct from a real agent's (`wrenn-`, 10.200.0.0/16).
+    static func makeRuntime() throws -> QemuMicrovmRuntime {
+        let network = try #require(NetworkConfig(namePrefix: "wt-", pool: "10.201.0.0/16"))
+        return QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: TestSupport.dataDirectory, network: network))
+    }
+
+    struct ExecResult: Decodable { var stdout: String; var exit_code: Int }
+
+    static func exec(_ info: CapsuleInfo, _ cmd: String) async throws -> ExecResult {
+        let body = try JSONEncoder().encode(["cmd": cmd])
+        let response = try await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/exec", body: body, timeout: .seconds(30))
+        #expect(response.status == 200)
+        return try JSONDecoder().decode(ExecResult.self, from: response.body)
+    }
+
+    static func background(_ info: CapsuleInfo, _ cmd: String) async throws {
+        let body = try JSONEncoder().encode(["cmd": cmd])
+        let response = try await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/background", body: body)
+        #expect(response.status == 204)
+    }
+
+    static func counter(_ info: CapsuleInfo) async throws -> Int {
+        Int(try await exec(info, "cat /tmp/counter").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    static func leftovers(prefix: String, dirs: [String]) async throws -> [String] {
+        var found: [String] = []
+        let namespaces = try await Command("ip", ["netns", "list"]).check().stdoutText
+        found += namespaces.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix + "ns-") }
+        let links = try await Command("ip", ["-o", "link", "show"]).check().stdoutText
+        found += links.split(separator: "\n").compactMap { line in
+            let name = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            return name.hasPrefix(prefix + "v") ? name : nil
+        }
+        let ps = try await Command("ps", ["-eo", "args"]).check().stdoutText
+        for dir in dirs {
+            found += ps.split(separator: "\n").map(String.init).filter { $0.contains("qemu-system") && $0.contains(dir) }
+            if FileManager.default.fileExists(atPath: dir) { found.append(dir) }
+        }
+        return found
+    }
+
+    @Test(.enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
+    func lifecycleCreateExecPauseResumeSnapshotCloneDestroy() async throws {
+        _ = try await TestSupport.image()
+        let runtime = try Self.makeRuntime()
+        try await runtime.start()
+        let accel = await runtime.acceleratorChoice(for: ImageLayout(dataDirectory: TestSupport.dataDirectory, name: "test-minimal"))
+        print("accelerator: \(accel.accelerator.rawValue) (\(accel.reason))")
+        let suffix = String(UUID().uuidString.prefix(8)).lowercased()
+        let idA = "cl-it-a-\(suffix)", idB = "cl-it-b-\(suffix)", snap = "it-snap-\(suffix)"
+        let clock = ContinuousClock()
+
+        var t0 = clock.now
+        let a = try await runtime.create(CapsuleRequest(id: idA, template: "test-minimal", memoryMiB: 512, diskMiB: 3072))
+        print("create A (incl. any template cold boot): \(clock.now - t0)")
+        #expect(a.state == .running)
+        #expect(a.diskMiB == 3072)
+        #expect(try await Self.exec(a, "echo hello").stdout == "hello\n")
+        #expect(try await Self.exec(a, "id -un wrenn-user && sudo -n -u wrenn-user sudo -n true && echo sudo-ok").stdout == "wrenn-user\nsudo-ok\n")
+        try await Self.background(a, "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done")
+        _ = try await Self.exec(a, "echo from-a > /home/wrenn-user/shared.txt && sync")
+        try await Task.sleep(for: .seconds(1))
+        let before = try await Self.counter(a)
+        #expect(before > 0)
+
+        t0 = clock.now
+        let paused = try await runtime.pause(idA)
+        print("pause: \(clock.now - t0)")
+        #expect(paused.state == .paused)
+        #expect(paused.pid == nil)
+        let layout = runtime.layout(of: idA)
+        #expect(FileManager.default.fileExists(atPath: layout.state))
+        #expect(FileManager.default.fileExists(atPath: layout.memory))
+
+        t0 = clock.now
+        let resumed = try await runtime.resume(idA)
+        print("resume: \(clock.now - t0)")
+        #expect(resumed.state == .running)
+        #expect(resumed.slot == a.slot)
+        let after = try await Self.counter(resumed)
+        #expect(after >= before, "counter restarted: \(before) -> \(after)")
+        try await Task.sleep(for: .seconds(1))
+        let later = try await Self.counter(resumed)
+        #expect(later > after, "counter stopped: \(after) -> \(later)")
+
+        t0 = clock.now
+        let template = try await runtime.snapshot(idA, as: snap)
+        print("snapshot: \(clock.now - t0)")
+        #expect(template.kind == .snapshot)
+        #expect(try await Self.exec(resumed, "echo still-running").stdout == "still-running\n")
+
+        t0 = clock.now
+        let b = try await runtime.create(CapsuleRequest(id: idB, template: snap))
+        print("create B from snapshot: \(clock.now - t0)")
+        #expect(b.slot != a.slot)
+        #expect(try await Self.exec(b, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
+        #expect(try await Self.exec(b, "hostname").stdout == "\(idB)\n")
+        #expect(await runtime.list().map(\.id).sorted() == [idA, idB].sorted())
+
+        try await runtime.destroy(idA)
+        try await runtime.destroy(idB)
+        try await runtime.destroy(idA)  // idempotent
+        try await runtime.deleteTemplate(snap)
+        let left = try await Self.leftovers(prefix: "wt-", dirs: [runtime.layout(of: idA).directory, runtime.layout(of: idB).directory])
+        #expect(left.isEmpty, "left behind: \(left)")
+        #expect(await runtime.list().isEmpty)
+    }
+}

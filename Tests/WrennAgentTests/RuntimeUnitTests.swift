@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import WrennAgent
+
+@Suite("Runtime units")
+struct RuntimeUnitTests {
+    @Test func slotAddressesAreDisjointSlash30Links() throws {
+        let addressing = try #require(SlotAddressing(pool: "10.200.0.0/16"))
+        #expect(addressing.maxSlot == 16383)
+        #expect(addressing.hostAddress(slot: 1) == "10.200.0.5")
+        #expect(addressing.capsuleAddress(slot: 1) == "10.200.0.6")
+        #expect(addressing.hostAddress(slot: 64) == "10.200.1.1")
+        #expect(addressing.capsuleAddress(slot: 16383) == "10.200.255.254")
+        #expect(addressing.poolCIDR == "10.200.0.0/16")
+        #expect(SlotAddressing(pool: "10.200.0.1/16") == nil)
+        #expect(SlotAddressing(pool: "10.200.0.0/30") == nil)
+        #expect(SlotAddressing(pool: "banana") == nil)
+    }
+
+    @Test func allocatorHandsOutLowestFreeSlot() {
+        var allocator = SlotAllocator(maxSlot: 3, used: [2])
+        #expect(allocator.allocate() == 1)
+        #expect(allocator.allocate() == 3)
+        #expect(allocator.allocate() == nil)
+        allocator.release(2)
+        #expect(allocator.allocate() == 2)
+        #expect(allocator.claim(2) == false)
+    }
+
+    @Test func networkPlanUsesArgvAndNoEgress() throws {
+        let config = try #require(NetworkConfig(namePrefix: "wt-", pool: "10.201.0.0/16"))
+        let plan = NetworkPlan.setup(config, slot: 7)
+        #expect(plan.first == ["ip", "netns", "add", "wt-ns-7"])
+        #expect(plan.contains(["ip", "link", "add", "wt-v7", "type", "veth", "peer", "name", "veth0", "netns", "wt-ns-7"]))
+        #expect(plan.contains(["ip", "addr", "add", "10.201.0.29/30", "dev", "wt-v7"]))
+        #expect(plan.contains(["ip", "-n", "wt-ns-7", "addr", "add", "10.201.0.30/30", "dev", "veth0"]))
+        let dnat = try #require(plan.last)
+        #expect(dnat.contains("DNAT") && dnat.contains("169.254.0.21") && dnat.contains("10.201.0.30"))
+        // No masquerade / default route: nothing leaves the namespace except to the host end of the link.
+        #expect(!plan.joined().contains("MASQUERADE"))
+        #expect(!plan.contains { $0.contains("default") })
+        #expect(NetworkPlan.blackhole(config) == ["ip", "route", "replace", "blackhole", "10.201.0.0/16"])
+        #expect(config.slot(ofNamespace: "wt-ns-12") == 12)
+        #expect(config.slot(ofNamespace: "wrenn-ns-12") == nil)
+        #expect(NetworkConfig(namePrefix: "toolong-prefix") == nil)
+    }
+
+    @Test func microvmArgvHasMemoryFileSerialQmpAndIncoming() {
+        var machine = QemuMachine(
+            accelerator: .tcg, vcpus: 2, memoryMiB: 512, memoryFile: "/d/memory.ram", kernel: "/i/vmlinux",
+            initramfs: "/i/initramfs.cpio.gz", kernelCommandLine: QemuMachine.kernelCommandLine(tscKHz: 2596136, hostname: "cl-x"),
+            disk: "/d/disk.qcow2", tap: "tap0", consoleLog: "/d/console.log", qmpSocket: "/d/qmp.sock", pidFile: "/d/qemu.pid")
+        var argv = machine.argv
+        func value(after flag: String) -> String? {
+            guard let i = argv.firstIndex(of: flag), i + 1 < argv.count else { return nil }
+            return argv[i + 1]
+        }
+        #expect(argv.first == "qemu-system-x86_64")
+        #expect(value(after: "-machine") == "microvm,memory-backend=mem0")
+        #expect(value(after: "-accel") == "tcg")
+        #expect(value(after: "-cpu") == "max")
+        #expect(value(after: "-smp") == "2")
+        #expect(value(after: "-object") == "memory-backend-file,id=mem0,size=512M,mem-path=/d/memory.ram,share=on")
+        #expect(value(after: "-append")?.contains("tsc_early_khz=2596136") == true)
+        #expect(value(after: "-append")?.contains("wrenn.ip=169.254.0.21/30") == true)
+        #expect(value(after: "-chardev") == "file,id=console,path=/d/console.log")
+        #expect(value(after: "-qmp") == "unix:/d/qmp.sock,server=on,wait=off")
+        #expect(argv.contains("-daemonize"))
+        #expect(!argv.contains("-incoming"))
+        machine.incoming = true
+        machine.accelerator = .kvm
+        argv = machine.argv
+        #expect(value(after: "-incoming") == "defer")
+        #expect(argv.last == "-S")
+        #expect(value(after: "-cpu") == "host")
+    }
+
+    @Test func tscFromCpuinfo() {
+        #expect(HostFacts.tscKHz(cpuinfo: "processor\t: 0\ncpu MHz\t\t: 2596.136\n") == 2596136)
+        #expect(HostFacts.tscKHz(cpuinfo: "nothing") == nil)
+    }
+
+    @Test func parsesHTTPResponses() throws {
+        let plain = try GuestHTTP.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing".utf8))
+        #expect(plain.status == 200)
+        #expect(plain.body == Data("{}".utf8))
+        let chunked = try GuestHTTP.parse(Array("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8))
+        #expect(chunked.status == 201)
+        #expect(String(decoding: chunked.body, as: UTF8.self) == "abcde")
+        #expect(throws: RuntimeError.self) { try GuestHTTP.parse(Array("HTTP/1.1 200".utf8)) }
+    }
+
+    @Test func recordsRoundTripThroughJSON() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/wrenn-record-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/cl-a", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CapsuleLayout(root: dir, id: "cl-a")
+        let machine = QemuMachine(accelerator: .tcg, vcpus: 1, memoryMiB: 512, memoryFile: layout.memory, kernel: "/k", initramfs: "/i",
+                                  kernelCommandLine: "x", disk: layout.disk, tap: "tap0", consoleLog: layout.console, qmpSocket: layout.qmp, pidFile: layout.pidFile)
+        let record = CapsuleRecord(id: "cl-a", template: "minimal-1c-512m", slot: 3, state: .paused, machine: machine, diskMiB: 5120,
+                                   accessToken: "t", pid: nil, createdAt: 1, updatedAt: 2, lastError: nil)
+        try layout.save(record)
+        #expect(try layout.load() == record)
+    }
+}
