@@ -55,7 +55,7 @@ public struct Command: Sendable {
 
     /// Spawns the command with the given fds as stdin/stdout/stderr; every other descriptor is closed in the
     /// child (daemons such as QEMU must not inherit the agent's sockets). Returns the PID.
-    func spawn(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+    public func spawn(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
         guard let path = Command.resolve(executable) else { throw CommandError.notFound(executable) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -99,8 +99,17 @@ public struct Command: Sendable {
         return pid
     }
 
+    /// Reaps `pid` if it has exited (exit status, 128 + signal when killed), or returns `nil` while it runs.
+    public static func poll(_ pid: pid_t) -> Int32? {
+        var status: Int32 = 0
+        let rc = waitpid(pid, &status, WNOHANG)
+        guard rc == pid else { return rc < 0 ? -1 : nil }
+        if status & 0x7f == 0 { return (status >> 8) & 0xff }
+        return 128 + (status & 0x7f)
+    }
+
     /// Waits for `pid` and returns its exit status (128 + signal when killed).
-    static func waitStatus(_ pid: pid_t) -> Int32 {
+    public static func waitStatus(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return -1 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WrennImage
+import WrennWire
 @testable import WrennAgent
 
 /// Runs real QEMU microVMs (TCG here) in real network namespaces. Needs root and qemu-system-x86; the image is
@@ -15,19 +16,27 @@ struct RuntimeIntegrationTests {
         return QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: TestSupport.dataDirectory, network: network))
     }
 
-    struct ExecResult: Decodable { var stdout: String; var exit_code: Int }
+    struct ExecResult: Decodable {
+        var stdout: String
+        var exitCode: Int
+        enum CodingKeys: String, CodingKey { case stdout, exitCode = "exit_code" }
+    }
 
-    static func exec(_ info: CapsuleInfo, _ cmd: String) async throws -> ExecResult {
-        let body = try JSONEncoder().encode(["cmd": cmd])
-        let response = try await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/exec", body: body, timeout: .seconds(30))
-        #expect(response.status == 200)
+    /// Runs `script` with `/bin/sh -c` through envd's `POST /exec` (same body for the real envd and the stand-in).
+    static func exec(_ info: CapsuleInfo, _ script: String, background: Bool = false) async throws -> ExecResult {
+        let body = try JSONEncoder().encode(ExecRequest(cmd: "/bin/sh", args: ["-c", script], background: background ? true : nil))
+        let response = try await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/exec", body: body,
+                                                   headers: ["Authorization": "Bearer \(info.accessToken ?? "")"], timeout: .seconds(30))
+        if background {
+            #expect(response.status == 202)
+            return ExecResult(stdout: "", exitCode: 0)
+        }
+        #expect(response.status == 200, "exec answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
         return try JSONDecoder().decode(ExecResult.self, from: response.body)
     }
 
-    static func background(_ info: CapsuleInfo, _ cmd: String) async throws {
-        let body = try JSONEncoder().encode(["cmd": cmd])
-        let response = try await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/background", body: body)
-        #expect(response.status == 204)
+    static func background(_ info: CapsuleInfo, _ script: String) async throws {
+        _ = try await exec(info, script, background: true)
     }
 
     static func counter(_ info: CapsuleInfo) async throws -> Int {
@@ -54,7 +63,7 @@ struct RuntimeIntegrationTests {
     @Test(.enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
     func lifecycleCreateExecPauseResumeSnapshotCloneDestroy() async throws {
         _ = try await TestSupport.image()
-        let runtime = try Self.makeRuntime()
+        var runtime = try Self.makeRuntime()
         try await runtime.start()
         let accel = await runtime.acceleratorChoice(for: ImageLayout(dataDirectory: TestSupport.dataDirectory, name: "test-minimal"))
         print("accelerator: \(accel.accelerator.rawValue) (\(accel.reason))")
@@ -75,6 +84,17 @@ struct RuntimeIntegrationTests {
         let before = try await Self.counter(a)
         #expect(before > 0)
 
+        // Agent restart: a new runtime over the same data directory re-adopts the running VM and removes a
+        // stale namespace of its prefix.
+        _ = try await Command("ip", ["netns", "add", "wt-ns-200"]).check()
+        runtime = try Self.makeRuntime()
+        try await runtime.start()
+        let adopted = try await runtime.info(idA)
+        #expect(adopted.state == .running)
+        #expect(adopted.pid == a.pid)
+        #expect(try await Self.exec(adopted, "echo adopted").stdout == "adopted\n")
+        #expect(!(try await Command("ip", ["netns", "list"]).check().stdoutText.contains("wt-ns-200")))
+
         t0 = clock.now
         let paused = try await runtime.pause(idA)
         print("pause: \(clock.now - t0)")
@@ -83,6 +103,18 @@ struct RuntimeIntegrationTests {
         let layout = runtime.layout(of: idA)
         #expect(FileManager.default.fileExists(atPath: layout.state))
         #expect(FileManager.default.fileExists(atPath: layout.memory))
+
+        // A failed resume keeps every file and leaves the capsule in error; fixing the cause makes it resumable.
+        let good = layout.state + ".good"
+        try FileManager.default.moveItem(atPath: layout.state, toPath: good)
+        try Data("not a migration stream".utf8).write(to: URL(fileURLWithPath: layout.state))
+        await #expect(throws: RuntimeError.self) { try await runtime.resume(idA) }
+        let failed = try await runtime.info(idA)
+        #expect(failed.state == .error)
+        #expect(failed.pid == nil)
+        #expect(FileManager.default.fileExists(atPath: layout.memory) && FileManager.default.fileExists(atPath: layout.disk))
+        try FileManager.default.removeItem(atPath: layout.state)
+        try FileManager.default.moveItem(atPath: good, toPath: layout.state)
 
         t0 = clock.now
         let resumed = try await runtime.resume(idA)
@@ -107,6 +139,11 @@ struct RuntimeIntegrationTests {
         #expect(b.slot != a.slot)
         #expect(try await Self.exec(b, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
         #expect(try await Self.exec(b, "hostname").stdout == "\(idB)\n")
+        // Re-identify rotated the token: A's token does not open B.
+        #expect(b.accessToken != nil && b.accessToken != a.accessToken)
+        let wrong = try await GuestHTTP.request(host: b.envdHost, port: b.envdPort, method: "POST", path: "/exec",
+                                                body: Data(#"{"cmd":"/bin/true"}"#.utf8), headers: ["Authorization": "Bearer \(a.accessToken ?? "")"])
+        #expect(wrong.status == 401)
         #expect(await runtime.list().map(\.id).sorted() == [idA, idB].sorted())
 
         try await runtime.destroy(idA)

@@ -72,7 +72,7 @@ struct RuntimeUnitTests {
         argv = machine.argv
         #expect(value(after: "-incoming") == "defer")
         #expect(argv.last == "-S")
-        #expect(value(after: "-cpu") == "host")
+        #expect(value(after: "-cpu") == "host,-arch-capabilities")
     }
 
     @Test func tscFromCpuinfo() {
@@ -98,7 +98,7 @@ struct RuntimeUnitTests {
         let machine = QemuMachine(accelerator: .tcg, vcpus: 1, memoryMiB: 512, memoryFile: layout.memory, kernel: "/k", initramfs: "/i",
                                   kernelCommandLine: "x", disk: layout.disk, tap: "tap0", consoleLog: layout.console, qmpSocket: layout.qmp, pidFile: layout.pidFile)
         let record = CapsuleRecord(id: "cl-a", template: "minimal-1c-512m", slot: 3, state: .paused, machine: machine, diskMiB: 5120,
-                                   accessToken: "t", pid: nil, createdAt: 1, updatedAt: 2, lastError: nil)
+                                   accessToken: "t", hostname: "cl-a", pid: nil, createdAt: 1, updatedAt: 2, lastError: nil)
         try layout.save(record)
         #expect(try layout.load() == record)
     }

@@ -20,8 +20,10 @@ public struct CapsuleRecord: Codable, Sendable, Equatable {
     public var machine: QemuMachine
     /// Requested disk size (MiB).
     public var diskMiB: Int
-    /// envd bearer token, if one was provisioned.
+    /// envd bearer token in effect inside the guest.
     public var accessToken: String?
+    /// Hostname given to the guest.
+    public var hostname: String?
     /// PID of the running QEMU, if any.
     public var pid: Int32?
     /// Creation time (seconds since the epoch).
@@ -54,6 +56,8 @@ public struct CapsuleInfo: Sendable, Equatable, Codable {
     public var envdPort: Int
     /// QEMU PID while running.
     public var pid: Int32?
+    /// Bearer token envd requires (the agent's data-plane calls carry it).
+    public var accessToken: String?
     /// Accelerator in use.
     public var accelerator: QemuMachine.Accelerator
     /// Last failure, if any.

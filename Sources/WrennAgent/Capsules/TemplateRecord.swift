@@ -19,6 +19,8 @@ public struct TemplateRecord: Codable, Sendable, Equatable {
     public var machine: QemuMachine
     /// Virtual size of the template disk (MiB).
     public var diskVirtualMiB: Int
+    /// envd bearer token in effect inside the saved guest (clones replace it on re-identify).
+    public var envdToken: String
     /// Creation time (seconds since the epoch).
     public var createdAt: Double
     /// Cold boot to envd healthy (base templates), seconds.

@@ -65,7 +65,7 @@ public struct AcceleratorProbe: Sendable {
 
     /// The argv of the KVM probe boot.
     public func probeArgv(consoleLog: String) -> [String] {
-        [qemuBinary, "-machine", "microvm", "-accel", "kvm", "-cpu", "host", "-smp", "1", "-m", "256M",
+        [qemuBinary, "-machine", "microvm", "-accel", "kvm", "-cpu", "host,-arch-capabilities", "-smp", "1", "-m", "256M",
          "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
          "-kernel", image.kernel, "-initrd", image.initramfs,
          "-append", "console=ttyS0 reboot=t panic=-1 wrenn.probe=1" + (HostFacts.tscKHz().map { " tsc_early_khz=\($0)" } ?? ""),
@@ -79,37 +79,38 @@ public struct AcceleratorProbe: Sendable {
         let log = dataDirectory + "/accelerator-probe.log"
         try? FileManager.default.removeItem(atPath: log)
         let argv = probeArgv(consoleLog: log)
-        let process = Process()
-        guard let path = Command.resolve(argv[0]) else {
-            return Result(accelerator: .tcg, reason: "\(argv[0]) not found", probeSeconds: nil, key: key)
-        }
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = Array(argv.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        let stderrLog = dataDirectory + "/accelerator-probe.stderr"
+        let errFD = open(stderrLog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { if errFD >= 0 { close(errFD) } }
         let started = ContinuousClock.now
-        do { try process.run() } catch {
+        let pid: pid_t
+        do {
+            pid = try Command(argv[0], Array(argv.dropFirst())).spawn(stdin: devNull, stdout: devNull, stderr: errFD >= 0 ? errFD : devNull)
+        } catch {
             return Result(accelerator: .tcg, reason: "KVM probe could not start: \(error)", probeSeconds: nil, key: key)
         }
         func booted() -> Bool {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("WRENN-PROBE-OK") ?? false
         }
-        while process.isRunning, ContinuousClock.now - started < bound, !booted() {
+        var exitStatus: Int32?
+        while exitStatus == nil, ContinuousClock.now - started < bound, !booted() {
             try? await Task.sleep(for: .milliseconds(50))
+            exitStatus = Command.poll(pid)
         }
         let ok = booted()
-        if process.isRunning {
-            process.terminate()
-            try? await Task.sleep(for: .milliseconds(200))
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if exitStatus == nil {
+            kill(pid, SIGKILL)
+            exitStatus = Command.waitStatus(pid)
         }
-        process.waitUntilExit()
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         if ok {
             return Result(accelerator: .kvm, reason: "KVM boot probe reached the initramfs", probeSeconds: seconds, key: key)
         }
-        return Result(accelerator: .tcg, reason: "KVM boot probe did not reach the initramfs within \(bound)", probeSeconds: seconds, key: key)
+        let tail = ((try? String(contentsOfFile: stderrLog, encoding: .utf8)) ?? "").split(separator: "\n").suffix(2).joined(separator: " | ")
+        let why = seconds < bound.seconds ? "QEMU exited (status \(exitStatus ?? -1)) before the initramfs ran" : "the initramfs did not run within \(bound)"
+        return Result(accelerator: .tcg, reason: "KVM boot probe failed: \(why)" + (tail.isEmpty ? "" : " [\(tail)]"), probeSeconds: seconds, key: key)
     }
 }

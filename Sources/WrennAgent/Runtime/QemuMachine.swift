@@ -48,7 +48,7 @@ public struct QemuMachine: Sendable, Codable, Equatable {
         var args: [String] = [qemuBinary,
             "-machine", "microvm,memory-backend=mem0",
             "-accel", accelerator.rawValue,
-            "-cpu", accelerator == .kvm ? "host" : "max",
+            "-cpu", accelerator == .kvm ? "host,-arch-capabilities" : "max",
             "-smp", "\(vcpus)",
             "-m", "\(memoryMiB)M",
             "-object", "memory-backend-file,id=mem0,size=\(memoryMiB)M,mem-path=\(memoryFile),share=\(memoryShared ? "on" : "off")",

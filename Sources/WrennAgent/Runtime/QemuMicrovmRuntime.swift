@@ -89,7 +89,7 @@ public actor QemuMicrovmRuntime: Runtime {
         return CapsuleInfo(
             id: record.id, template: record.template, state: record.state, vcpus: record.machine.vcpus,
             memoryMiB: record.machine.memoryMiB, diskMiB: record.diskMiB, slot: record.slot, envdHost: endpoint.host,
-            envdPort: endpoint.port, pid: record.pid, accelerator: record.machine.accelerator, lastError: record.lastError)
+            envdPort: endpoint.port, pid: record.pid, accessToken: record.accessToken, accelerator: record.machine.accelerator, lastError: record.lastError)
     }
 
     /// The capsule's directory layout.
@@ -124,7 +124,9 @@ public actor QemuMicrovmRuntime: Runtime {
         if let record = named.load() { return record }
         let image = ImageLayout(dataDirectory: config.dataDirectory, name: request.template)
         guard image.isComplete else { throw RuntimeError.templateNotFound(request.template) }
-        let key = "\(request.template)-\(request.vcpus)c-\(request.memoryMiB)m"
+        // The key names the image build, so a rebuilt image gets a fresh template (old clones keep their backing).
+        let stamp = ((try? image.readManifest().builtAt) ?? "").filter(\.isNumber)
+        let key = "\(request.template)-\(request.vcpus)c-\(request.memoryMiB)m-\(stamp)"
         let layout = TemplateLayout(directory: config.templatesDirectory + "/" + key)
         if let record = layout.load() { return record }
         if let running = templateBuilds[key] { return try await running.value }
@@ -143,12 +145,13 @@ public actor QemuMicrovmRuntime: Runtime {
         let accel = await acceleratorChoice(for: image).accelerator
         let slot = try await network.allocate()
         var pid: Int32?
+        let token = GuestSecrets.hex()
         // The machine is configured with the *final* paths: a restore reopens files by the names saved here.
         // The boot runs in the work directory through symlink-free renaming at the end, so paths are fixed up below.
         var machine = QemuMachine(
             accelerator: accel, vcpus: vcpus, memoryMiB: memoryMiB, memoryFile: work.memory,
             kernel: image.kernel, initramfs: image.initramfs,
-            kernelCommandLine: QemuMachine.kernelCommandLine(tscKHz: HostFacts.tscKHz(), hostname: "wrenn"),
+            kernelCommandLine: QemuMachine.kernelCommandLine(tscKHz: HostFacts.tscKHz(), hostname: "wrenn", extra: ["wrenn.envd_token=\(token)"]),
             disk: work.disk, tap: NetworkConfig.tapName, consoleLog: work.console,
             qmpSocket: work.directory + "/qmp.sock", pidFile: work.directory + "/qemu.pid")
         do {
@@ -158,7 +161,7 @@ public actor QemuMicrovmRuntime: Runtime {
             try await waitForGuest(slot: slot, pid: pid, marker: work.directory, timeout: config.coldBootTimeout, console: work.console)
             let bootSeconds = (ContinuousClock.now - started).seconds
             let endpoint = network.envdEndpoint(slot: slot)
-            do { try await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: nil) } catch {
+            do { try await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: token) } catch {
                 logger.warning("envd prepare failed before template save", metadata: ["error": "\(error)"])
             }
             let saveStarted = ContinuousClock.now
@@ -182,8 +185,8 @@ public actor QemuMicrovmRuntime: Runtime {
             machine.pidFile = final.directory + "/qemu.pid"
             let record = TemplateRecord(
                 name: key, image: imageName, kind: .base, machine: machine,
-                diskVirtualMiB: try await DiskManager.virtualSizeMiB(final.disk), createdAt: Date().timeIntervalSince1970,
-                bootSeconds: bootSeconds, saveSeconds: saveSeconds)
+                diskVirtualMiB: try await DiskManager.virtualSizeMiB(final.disk), envdToken: token,
+                createdAt: Date().timeIntervalSince1970, bootSeconds: bootSeconds, saveSeconds: saveSeconds)
             for file in [final.disk, final.memory, final.state] {
                 try fm.setAttributes([.posixPermissions: 0o444], ofItemAtPath: file)
             }
@@ -233,8 +236,8 @@ public actor QemuMicrovmRuntime: Runtime {
         machine.incoming = true
         var record = CapsuleRecord(
             id: request.id, template: template.name, slot: 0, state: .creating, machine: machine,
-            diskMiB: max(request.diskMiB, template.diskVirtualMiB), accessToken: request.accessToken, pid: nil,
-            createdAt: now, updatedAt: now, lastError: nil)
+            diskMiB: max(request.diskMiB, template.diskVirtualMiB), accessToken: request.accessToken ?? GuestSecrets.hex(), hostname: request.hostname ?? request.id,
+            pid: nil, createdAt: now, updatedAt: now, lastError: nil)
         records[request.id] = record
         do {
             try? fm.removeItem(atPath: layout.directory)
@@ -245,8 +248,7 @@ public actor QemuMicrovmRuntime: Runtime {
             try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: record.diskMiB)
             try await DiskManager.sparseCopy(from: tmpl.memory, to: layout.memory)
             try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: layout.memory)
-            try await restore(&record, stateFile: tmpl.state, identity: GuestIdentity(
-                capsuleID: request.id, hostname: request.hostname ?? request.id, accessToken: request.accessToken))
+            try await restore(&record, stateFile: tmpl.state, savedToken: template.envdToken, hostname: request.hostname ?? request.id)
             return info(of: record)
         } catch {
             logger.error("create failed", metadata: ["id": "\(request.id)", "error": "\(error)", "console": "\(Self.tail(layout.console))"])
@@ -260,7 +262,7 @@ public actor QemuMicrovmRuntime: Runtime {
 
     /// Launches QEMU waiting for an incoming migration, feeds it `stateFile`, continues, waits for envd,
     /// re-identifies; leaves `record` running and saved.
-    private func restore(_ record: inout CapsuleRecord, stateFile: String, identity: GuestIdentity) async throws {
+    private func restore(_ record: inout CapsuleRecord, stateFile: String, savedToken: String, hostname: String) async throws {
         let layout = layout(of: record.id)
         record.machine.incoming = true
         let pid = try await QemuProcess.launch(record.machine, namespace: config.network.namespace(slot: record.slot))
@@ -281,9 +283,10 @@ public actor QemuMicrovmRuntime: Runtime {
         }
         try await waitForGuest(slot: record.slot, pid: pid, marker: layout.directory, timeout: config.restoreTimeout, console: layout.console)
         let endpoint = network.envdEndpoint(slot: record.slot)
-        do { try await guest.restored(host: endpoint.host, port: endpoint.port, identity: identity) } catch {
-            logger.warning("envd re-identify failed", metadata: ["id": "\(record.id)", "error": "\(error)"])
-        }
+        let token = record.accessToken ?? savedToken
+        record.accessToken = token
+        try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken,
+                                 request: GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token))
         record.state = .running
         record.lastError = nil
         record.updatedAt = Date().timeIntervalSince1970
@@ -327,7 +330,7 @@ public actor QemuMicrovmRuntime: Runtime {
         records[id] = record
         try? layout.save(record)
         let endpoint = network.envdEndpoint(slot: record.slot)
-        do { try await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: record.accessToken) } catch {
+        do { try await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: record.accessToken ?? "") } catch {
             logger.warning("envd prepare failed before pause", metadata: ["id": "\(id)", "error": "\(error)"])
         }
         do {
@@ -379,8 +382,7 @@ public actor QemuMicrovmRuntime: Runtime {
         try? layout.save(record)
         do {
             try await network.ensure(slot: record.slot)
-            try await restore(&record, stateFile: layout.state, identity: GuestIdentity(
-                capsuleID: id, hostname: id, accessToken: record.accessToken))
+            try await restore(&record, stateFile: layout.state, savedToken: record.accessToken ?? "", hostname: record.hostname ?? id)
             return info(of: record)
         } catch {
             await QemuProcess.stop(pid: record.pid, qmpSocket: layout.qmp, marker: layout.directory)
@@ -418,7 +420,7 @@ public actor QemuMicrovmRuntime: Runtime {
         do {
             if wasRunning {
                 let endpoint = network.envdEndpoint(slot: record.slot)
-                try? await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: record.accessToken)
+                try? await guest.prepareForSave(host: endpoint.host, port: endpoint.port, token: record.accessToken ?? "")
                 let qmp = try await QMPClient.connect(path: layout.qmp, timeout: .seconds(5))
                 do {
                     try await Self.saveDeviceState(qmp, to: work.state)
@@ -446,8 +448,8 @@ public actor QemuMicrovmRuntime: Runtime {
             try fm.moveItem(atPath: work.directory, toPath: final.directory)
             let template = TemplateRecord(
                 name: name, image: record.template, kind: .snapshot, machine: machine,
-                diskVirtualMiB: try await DiskManager.virtualSizeMiB(final.disk), createdAt: Date().timeIntervalSince1970,
-                bootSeconds: nil, saveSeconds: (ContinuousClock.now - started).seconds)
+                diskVirtualMiB: try await DiskManager.virtualSizeMiB(final.disk), envdToken: record.accessToken ?? "",
+                createdAt: Date().timeIntervalSince1970, bootSeconds: nil, saveSeconds: (ContinuousClock.now - started).seconds)
             for file in [final.disk, final.memory, final.state] {
                 try fm.setAttributes([.posixPermissions: 0o444], ofItemAtPath: file)
             }
