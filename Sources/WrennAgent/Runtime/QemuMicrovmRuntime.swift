@@ -133,7 +133,21 @@ public actor QemuMicrovmRuntime: Runtime {
         let task = Task { try await self.bootBaseTemplate(key: key, imageName: request.template, image: image, vcpus: request.vcpus, memoryMiB: request.memoryMiB) }
         templateBuilds[key] = task
         defer { templateBuilds[key] = nil }
-        return try await task.value
+        let record = try await task.value
+        removeSupersededTemplates(prefix: "\(request.template)-\(request.vcpus)c-\(request.memoryMiB)m-", keep: key)
+        return record
+    }
+
+    /// Deletes base templates of an older build of the same image and shape that no capsule depends on.
+    private func removeSupersededTemplates(prefix: String, keep: String) {
+        let fm = FileManager.default
+        let inUse = Set(records.values.map(\.template))
+        for name in (try? fm.contentsOfDirectory(atPath: config.templatesDirectory)) ?? [] {
+            guard name.hasPrefix(prefix), name != keep, !inUse.contains(name),
+                  name.dropFirst(prefix.count).allSatisfy(\.isNumber) else { continue }
+            logger.info("removing superseded base template", metadata: ["template": "\(name)"])
+            try? fm.removeItem(atPath: config.templatesDirectory + "/" + name)
+        }
     }
 
     private func bootBaseTemplate(key: String, imageName: String, image: ImageLayout, vcpus: Int, memoryMiB: Int) async throws -> TemplateRecord {
