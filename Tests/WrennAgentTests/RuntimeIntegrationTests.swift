@@ -154,4 +154,19 @@ struct RuntimeIntegrationTests {
         #expect(left.isEmpty, "left behind: \(left)")
         #expect(await runtime.list().isEmpty)
     }
+
+    @Test(.enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
+    func benchmarkPrintsFigures() async throws {
+        _ = try await TestSupport.image()
+        let runtime = try Self.makeRuntime()
+        try await runtime.start()
+        let iterations = Int(ProcessInfo.processInfo.environment["WRENN_BENCH_ITERATIONS"] ?? "") ?? 1
+        let report = try await CapsuleBenchmark(runtime: runtime, template: "test-minimal", iterations: iterations).run { print("bench: \($0)") }
+        print(report.text)
+        #expect(report.rawRestore > 0 && report.createToFirstExec > 0 && report.pause > 0)
+        #expect(report.memory != nil)
+        #expect(await runtime.list().isEmpty)
+        let left = try await Self.leftovers(prefix: "wt-", dirs: [])
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
 }

@@ -103,3 +103,28 @@ struct RuntimeUnitTests {
         #expect(try layout.load() == record)
     }
 }
+
+@Suite("Process memory")
+struct ProcessMemoryTests {
+    @Test func splitsGuestRamFromTheRest() {
+        let smaps = """
+        55d0c0000000-55d0c0100000 r-xp 00000000 fe:00 123 /usr/bin/qemu-system-x86_64
+        Size:               1024 kB
+        Rss:                 800 kB
+        Pss:                 400 kB
+        7f0000000000-7f0020000000 rw-s 00000000 fe:00 456 /var/lib/wrenn/capsules/cl-a/memory.ram
+        Size:             524288 kB
+        Rss:               90000 kB
+        Pss:               90000 kB
+        7f1000000000-7f1000100000 rw-p 00000000 00:00 0 
+        Size:               1024 kB
+        Rss:                1000 kB
+        Pss:                1000 kB
+        """
+        let memory = ProcessMemory.parse(smaps: smaps, file: "/var/lib/wrenn/capsules/cl-a/memory.ram")
+        #expect(memory.rssKiB == 91800)
+        #expect(memory.pssKiB == 91400)
+        #expect(memory.fileRssKiB == 90000)
+        #expect(memory.otherRssKiB == 1800)
+    }
+}

@@ -502,6 +502,57 @@ public actor QemuMicrovmRuntime: Runtime {
         records[id] = nil
     }
 
+    // MARK: benchmark support
+
+    /// Raw QEMU figures for ``CapsuleBenchmark``: with overlay and RAM copy prepared beforehand (untimed), the time
+    /// from QEMU start to envd health through a restore, then the time of stop + device-state save + quit.
+    public func rawRestoreCycle(template: TemplateRecord) async throws -> (restore: Double, save: Double) {
+        let fm = FileManager.default
+        let tmpl = TemplateLayout(directory: config.templatesDirectory + "/" + template.name)
+        let dir = CapsuleLayout(root: config.capsulesDirectory, id: ".raw-" + GuestSecrets.hex(bytes: 4))
+        try fm.createDirectory(atPath: dir.directory, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(atPath: dir.directory) }
+        try await DiskManager.createOverlay(path: dir.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: nil)
+        try await DiskManager.sparseCopy(from: tmpl.memory, to: dir.memory)
+        try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir.memory)
+        var machine = template.machine
+        machine.memoryFile = dir.memory
+        machine.disk = dir.disk
+        machine.consoleLog = dir.console
+        machine.qmpSocket = dir.qmp
+        machine.pidFile = dir.pidFile
+        machine.tap = NetworkConfig.tapName
+        machine.incoming = true
+        let slot = try await network.allocate()
+        var pid: Int32?
+        do {
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            pid = try await QemuProcess.launch(machine, namespace: config.network.namespace(slot: slot))
+            let qmp = try await QMPClient.connect(path: dir.qmp)
+            try await qmp.execute("migrate-set-capabilities", ["capabilities": .array([
+                .object(["capability": .string("x-ignore-shared"), "state": .bool(true)])])])
+            try await qmp.execute("migrate-incoming", ["uri": .string("exec:cat \(tmpl.state)")])
+            _ = try await qmp.waitForStatus(["paused"], timeout: .seconds(60))
+            try await qmp.execute("cont")
+            try await waitForGuest(slot: slot, pid: pid, marker: dir.directory, timeout: config.restoreTimeout, console: dir.console)
+            let restore = (clock.now - t0).seconds
+            let t1 = clock.now
+            try await Self.saveDeviceState(qmp, to: dir.state)
+            _ = try? await qmp.execute("quit", timeout: .seconds(5))
+            await qmp.close()
+            if let pid { _ = await QemuProcess.waitForExit(pid, marker: dir.directory, timeout: .seconds(10)) }
+            let save = (clock.now - t1).seconds
+            pid = nil
+            await network.release(slot: slot)
+            return (restore, save)
+        } catch {
+            await QemuProcess.stop(pid: pid, qmpSocket: dir.qmp, marker: dir.directory)
+            await network.release(slot: slot)
+            throw error
+        }
+    }
+
     static func tail(_ path: String, lines: Int = 15) -> String {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
