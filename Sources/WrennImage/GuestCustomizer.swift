@@ -30,11 +30,21 @@ struct GuestCustomizer {
         try install(recipe + "/inittab", at: "/etc/inittab", mode: 0o644)
         try fm.createDirectory(atPath: root + "/usr/local/bin", withIntermediateDirectories: true)
         try install(envd, at: "/usr/local/bin/wrenn-envd", mode: 0o755)
+        // Release builds carry ~90 MB of debug info; the guest needs none of it.
+        if Command.resolve("strip") != nil, Self.isELF(envd) {
+            try await Command("strip", ["--strip-unneeded", root + "/usr/local/bin/wrenn-envd"]).check()
+        }
 
         try write("wrenn\n", to: "/etc/hostname", mode: 0o644)
         try write("127.0.0.1\tlocalhost\n127.0.1.1\twrenn\n::1\tlocalhost ip6-localhost ip6-loopback\n", to: "/etc/hosts", mode: 0o644)
         try write("", to: "/etc/resolv.conf", mode: 0o644)
         try fm.createDirectory(atPath: root + "/var/log", withIntermediateDirectories: true)
+    }
+
+    static func isELF(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)).map { Array($0) == [0x7f, 0x45, 0x4c, 0x46] } ?? false
     }
 
     private func install(_ source: String, at path: String, mode: Int) throws {

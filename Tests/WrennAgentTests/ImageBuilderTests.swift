@@ -94,7 +94,7 @@ struct ImageBuildIntegrationTests {
         let started = Date()
         let again = try await ImageBuilder(ImageBuildConfig(
             dataDirectory: TestSupport.dataDirectory, envdBinary: TestSupport.envdBinary,
-            recipeDirectory: TestSupport.recipeDirectory)).build(name: "test-minimal")
+            recipeDirectory: TestSupport.recipeDirectory)).build(name: TestSupport.imageName)
         #expect(again == layout)
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(try again.readManifest().builtAt == manifest.builtAt)

@@ -65,14 +65,14 @@ struct RuntimeIntegrationTests {
         _ = try await TestSupport.image()
         var runtime = try Self.makeRuntime()
         try await runtime.start()
-        let accel = await runtime.acceleratorChoice(for: ImageLayout(dataDirectory: TestSupport.dataDirectory, name: "test-minimal"))
+        let accel = await runtime.acceleratorChoice(for: ImageLayout(dataDirectory: TestSupport.dataDirectory, name: TestSupport.imageName))
         print("accelerator: \(accel.accelerator.rawValue) (\(accel.reason))")
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         let idA = "cl-it-a-\(suffix)", idB = "cl-it-b-\(suffix)", snap = "it-snap-\(suffix)"
         let clock = ContinuousClock()
 
         var t0 = clock.now
-        let a = try await runtime.create(CapsuleRequest(id: idA, template: "test-minimal", memoryMiB: 512, diskMiB: 3072))
+        let a = try await runtime.create(CapsuleRequest(id: idA, template: TestSupport.imageName, memoryMiB: 512, diskMiB: 3072))
         print("create A (incl. any template cold boot): \(clock.now - t0)")
         #expect(a.state == .running)
         #expect(a.diskMiB == 3072)
@@ -161,7 +161,7 @@ struct RuntimeIntegrationTests {
         let runtime = try Self.makeRuntime()
         try await runtime.start()
         let iterations = Int(ProcessInfo.processInfo.environment["WRENN_BENCH_ITERATIONS"] ?? "") ?? 1
-        let report = try await CapsuleBenchmark(runtime: runtime, template: "test-minimal", iterations: iterations).run { print("bench: \($0)") }
+        let report = try await CapsuleBenchmark(runtime: runtime, template: TestSupport.imageName, iterations: iterations).run { print("bench: \($0)") }
         print(report.text)
         #expect(report.rawRestore > 0 && report.createToFirstExec > 0 && report.pause > 0)
         #expect(report.memory != nil)

@@ -21,6 +21,11 @@ enum TestSupport {
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Fixtures/fake-envd.py"
     }
 
+    /// Name of the test image: `test-minimal` with the Python stand-in envd, `test-envd` with `WRENN_TEST_ENVD`.
+    static var imageName: String {
+        (ProcessInfo.processInfo.environment["WRENN_TEST_ENVD"] ?? "").isEmpty ? "test-minimal" : "test-envd"
+    }
+
     /// Whether we can run VMs and touch network namespaces.
     static var isRoot: Bool { getuid() == 0 }
 
@@ -29,7 +34,7 @@ enum TestSupport {
             return ImageLayout(directory: dir)
         }
         let config = ImageBuildConfig(dataDirectory: dataDirectory, envdBinary: envdBinary, recipeDirectory: recipeDirectory)
-        return try await ImageBuilder(config).build(name: "test-minimal") { print("image: \($0)") }
+        return try await ImageBuilder(config).build(name: imageName) { print("image: \($0)") }
     }
 
     /// Builds the test image once per process (cached on disk across runs).
