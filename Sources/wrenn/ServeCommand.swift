@@ -33,7 +33,7 @@ struct DevCommand: AsyncParsableCommand {
         if env["WRENN_DIR"] == nil { env["WRENN_DIR"] = dataDir }
         let config = try ServerConfig.fromEnvironment(env)
         let logger = Logging.bootstrapped(label: "wrenn.dev", level: config.logLevel)
-        try await ControlPlane.run(config: config, logger: logger)
+        try await ControlPlane.run(config: config, logger: logger, devBootstrap: true)
     }
 }
 

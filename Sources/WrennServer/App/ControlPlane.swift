@@ -49,11 +49,19 @@ public enum ControlPlane {
         return app
     }
 
-    /// Runs the control plane until SIGINT/SIGTERM.
-    public static func run(config: ServerConfig, logger: Logger) async throws {
+    /// Runs the control plane until SIGINT/SIGTERM. With `devBootstrap`, an empty installation gets an admin account
+    /// and API key written to `<data>/dev.env` once it is listening.
+    public static func run(config: ServerConfig, logger: Logger, devBootstrap: Bool = false) async throws {
         let assembly = try await assemble(config: config, logger: logger)
         let app = makeApplication(assembly, host: config.listenHost, port: config.listenPort, logger: logger) { port in
             logger.info("control plane listening", metadata: ["address": "\(config.listenHost):\(port)", "database": "\(assembly.database.kind.rawValue)"])
+            guard devBootstrap else { return }
+            let host = ["0.0.0.0", "::", ""].contains(config.listenHost) ? "127.0.0.1" : config.listenHost
+            do {
+                try await DevBootstrap(services: assembly.services, logger: logger).run(baseURL: "http://\(host):\(port)")
+            } catch {
+                logger.error("dev bootstrap failed", metadata: ["error": "\(error)"])
+            }
         }
         try await app.runService()
     }

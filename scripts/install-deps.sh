@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Wrenn needs on Debian 12 (as root), idempotently: the apt packages in scripts/apt-packages.txt
+# (plus extra names given as arguments) and, with --test, what the test suite needs (PostgreSQL, aiosmtpd, PyYAML).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+want_test=0
+extra=()
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    *) extra+=("$arg") ;;
+  esac
+done
+packages=()
+while read -r line; do
+  line=${line%%#*}; line=$(echo "$line" | xargs)
+  [ -n "$line" ] && packages+=("$line")
+done < "$here/apt-packages.txt"
+packages+=(ca-certificates curl "${extra[@]}")
+if [ "$want_test" = 1 ]; then packages+=(postgresql openssl python3-pip); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "$want_test" = 1 ]; then
+  python3 - <<'PY' 2>/dev/null || { echo "==> pip install aiosmtpd PyYAML"; python3 -m pip install -q aiosmtpd PyYAML 2>&1 | grep -v "Running pip as the 'root' user" || true; }
+import aiosmtpd, yaml
+PY
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then echo "note: add /opt/swift/usr/bin to PATH"; else echo "error: Swift 6.x toolchain not found (swift on PATH)" >&2; exit 1; fi
+fi

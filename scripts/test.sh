@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone on Debian 12 as root: installs what it needs, starts PostgreSQL on
+# loopback so persistence and API tests run on both SQLite and PostgreSQL, builds, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+scripts/install-deps.sh --test
+WRENN_TEST_POSTGRES_URL=$(scripts/postgres-test-server.sh)
+export WRENN_TEST_POSTGRES_URL
+echo "==> PostgreSQL for tests: $WRENN_TEST_POSTGRES_URL"
+echo "==> swift build --build-tests"
+swift build --build-tests
+echo "==> swift test"
+swift test --skip-build "$@"
