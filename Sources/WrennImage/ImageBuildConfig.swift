@@ -41,6 +41,21 @@ public struct ImageBuildConfig: Sendable {
         ProcessInfo.processInfo.environment["WRENN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/wrenn"
     }
 
+    /// Finds the envd binary to bake in: `WRENN_ENVD_BINARY`, else `wrenn-envd` next to the running executable
+    /// (`.build/<config>/`), else the release build under the repository, else `wrenn-envd` in `PATH`.
+    public static func findEnvdBinary() -> String? {
+        let fm = FileManager.default
+        if let env = ProcessInfo.processInfo.environment["WRENN_ENVD_BINARY"], !env.isEmpty { return env }
+        let executableDir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent().path
+        var candidates = [executableDir + "/wrenn-envd"]
+        if let recipes = findRecipeDirectory() {
+            let repo = URL(fileURLWithPath: recipes).deletingLastPathComponent().path
+            candidates.append(repo + "/.build/release/wrenn-envd")
+        }
+        for candidate in candidates where fm.isExecutableFile(atPath: candidate) { return candidate }
+        return Command.resolve("wrenn-envd")
+    }
+
     /// Finds the recipe folder: `WRENN_IMAGE_RECIPES`, else an `images/` folder holding `initramfs-init.sh`
     /// in the current directory or in a parent of the running executable (the repository checkout).
     public static func findRecipeDirectory() -> String? {

@@ -128,3 +128,11 @@ struct ProcessMemoryTests {
         #expect(memory.otherRssKiB == 1800)
     }
 }
+
+@Suite("Migration URIs")
+struct MigrationURITests {
+    @Test func pathsAreShellQuoted() {
+        #expect(MigrationURI.readFile("/var/lib/wrenn/capsules/cl-a/state.bin") == "exec:cat '/var/lib/wrenn/capsules/cl-a/state.bin'")
+        #expect(MigrationURI.writeFile("/tmp/it's $(here)/s") == #"exec:cat > '/tmp/it'\''s $(here)/s'"#)
+    }
+}

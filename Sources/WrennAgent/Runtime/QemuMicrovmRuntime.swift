@@ -256,13 +256,32 @@ public actor QemuMicrovmRuntime: Runtime {
         do {
             try? fm.removeItem(atPath: layout.directory)
             try fm.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
-            record.slot = try await network.allocate()
+            // Network, overlay and RAM copy are independent: run them at once (each spawns tools).
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            let network = self.network
+            let diskMiB = record.diskMiB
+            async let slotResult = Self.capture { try await network.allocate() }
+            async let overlayResult = Self.capture {
+                try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: diskMiB)
+            }
+            async let memoryResult = Self.capture {
+                try await DiskManager.sparseCopy(from: tmpl.memory, to: layout.memory)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: layout.memory)
+            }
+            let (slotOutcome, overlayOutcome, memoryOutcome) = await (slotResult, overlayResult, memoryResult)
+            if case .success(let slot) = slotOutcome { record.slot = slot }
             records[request.id] = record
             try layout.save(record)
-            try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: record.diskMiB)
-            try await DiskManager.sparseCopy(from: tmpl.memory, to: layout.memory)
-            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: layout.memory)
-            try await restore(&record, stateFile: tmpl.state, savedToken: template.envdToken, hostname: request.hostname ?? request.id)
+            _ = try slotOutcome.get()
+            try overlayOutcome.get()
+            try memoryOutcome.get()
+            let prepared = clock.now - t0
+            let phases = try await restore(&record, stateFile: tmpl.state, savedToken: template.envdToken, hostname: request.hostname ?? request.id)
+            logger.info("capsule created", metadata: [
+                "id": "\(request.id)", "template": "\(template.name)", "slot": "\(record.slot)",
+                "prepare_s": "\(prepared.seconds)", "qemu_launch_s": "\(phases.launch)", "cont_s": "\(phases.running)",
+                "reidentified_s": "\(phases.reidentified)", "total_s": "\((clock.now - t0).seconds)"])
             return info(of: record)
         } catch {
             logger.error("create failed", metadata: ["id": "\(request.id)", "error": "\(error)", "console": "\(Self.tail(layout.console))"])
@@ -276,10 +295,15 @@ public actor QemuMicrovmRuntime: Runtime {
 
     /// Launches QEMU waiting for an incoming migration, feeds it `stateFile`, continues, waits for envd,
     /// re-identifies; leaves `record` running and saved.
-    private func restore(_ record: inout CapsuleRecord, stateFile: String, savedToken: String, hostname: String) async throws {
+    @discardableResult
+    private func restore(_ record: inout CapsuleRecord, stateFile: String, savedToken: String, hostname: String) async throws -> RestorePhases {
         let layout = layout(of: record.id)
         record.machine.incoming = true
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var phases = RestorePhases()
         let pid = try await QemuProcess.launch(record.machine, namespace: config.network.namespace(slot: record.slot))
+        phases.launch = (clock.now - t0).seconds
         record.pid = pid
         records[record.id] = record
         try layout.save(record)
@@ -287,7 +311,7 @@ public actor QemuMicrovmRuntime: Runtime {
         do {
             try await qmp.execute("migrate-set-capabilities", ["capabilities": .array([
                 .object(["capability": .string("x-ignore-shared"), "state": .bool(true)])])])
-            try await qmp.execute("migrate-incoming", ["uri": .string("exec:cat \(stateFile)")])
+            try await qmp.execute("migrate-incoming", ["uri": .string(MigrationURI.readFile(stateFile))])
             _ = try await qmp.waitForStatus(["paused"], timeout: .seconds(60))
             try await qmp.execute("cont")
             await qmp.close()
@@ -295,17 +319,47 @@ public actor QemuMicrovmRuntime: Runtime {
             await qmp.close()
             throw RuntimeError.vmm("restore: \(error)")
         }
-        try await waitForGuest(slot: record.slot, pid: pid, marker: layout.directory, timeout: config.restoreTimeout, console: layout.console)
+        phases.running = (clock.now - t0).seconds
+        // envd was running when the state was saved, so the re-identify call doubles as the readiness check:
+        // retry while the connection fails, give up on an HTTP error, on QEMU exiting or at the deadline.
         let endpoint = network.envdEndpoint(slot: record.slot)
         let token = record.accessToken ?? savedToken
         record.accessToken = token
-        try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken,
-                                 request: GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token))
+        let deadline = ContinuousClock.now + config.restoreTimeout
+        while true {
+            do {
+                try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken,
+                                         request: GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token))
+                break
+            } catch let error as RuntimeError {
+                throw error
+            } catch {
+                if !QemuProcess.isAlive(pid, marker: layout.directory) {
+                    throw RuntimeError.vmm("QEMU exited after restore; console: \(Self.tail(layout.console))")
+                }
+                if ContinuousClock.now > deadline {
+                    throw RuntimeError.guestNotReady("envd at \(endpoint.host):\(endpoint.port) unreachable after restore: \(error)")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        phases.reidentified = (clock.now - t0).seconds
         record.state = .running
         record.lastError = nil
         record.updatedAt = Date().timeIntervalSince1970
         records[record.id] = record
         try layout.save(record)
+        return phases
+    }
+
+    /// Seconds from QEMU start to each restore milestone.
+    struct RestorePhases: Sendable {
+        /// QEMU daemonized (pid file written).
+        var launch = 0.0
+        /// Device state loaded and `cont` answered.
+        var running = 0.0
+        /// envd answered the re-identify call.
+        var reidentified = 0.0
     }
 
     private func waitForGuest(slot: Int, pid: Int32?, marker: String, timeout: Duration, console: String) async throws {
@@ -328,7 +382,7 @@ public actor QemuMicrovmRuntime: Runtime {
             .object(["capability": .string("x-ignore-shared"), "state": .bool(true)])])])
         try await qmp.execute("stop")
         try? FileManager.default.removeItem(atPath: path)
-        try await qmp.execute("migrate", ["uri": .string("exec:cat > \(path)")])
+        try await qmp.execute("migrate", ["uri": .string(MigrationURI.writeFile(path))])
         try await qmp.waitForMigration()
     }
 
@@ -532,7 +586,7 @@ public actor QemuMicrovmRuntime: Runtime {
             let qmp = try await QMPClient.connect(path: dir.qmp)
             try await qmp.execute("migrate-set-capabilities", ["capabilities": .array([
                 .object(["capability": .string("x-ignore-shared"), "state": .bool(true)])])])
-            try await qmp.execute("migrate-incoming", ["uri": .string("exec:cat \(tmpl.state)")])
+            try await qmp.execute("migrate-incoming", ["uri": .string(MigrationURI.readFile(tmpl.state))])
             _ = try await qmp.waitForStatus(["paused"], timeout: .seconds(60))
             try await qmp.execute("cont")
             try await waitForGuest(slot: slot, pid: pid, marker: dir.directory, timeout: config.restoreTimeout, console: dir.console)
@@ -551,6 +605,10 @@ public actor QemuMicrovmRuntime: Runtime {
             await network.release(slot: slot)
             throw error
         }
+    }
+
+    static func capture<T: Sendable>(_ operation: @Sendable () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await operation()) } catch { return .failure(error) }
     }
 
     static func tail(_ path: String, lines: Int = 15) -> String {
