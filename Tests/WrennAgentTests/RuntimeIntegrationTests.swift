@@ -133,9 +133,17 @@ struct RuntimeIntegrationTests {
         #expect(template.kind == .snapshot)
         #expect(try await Self.exec(resumed, "echo still-running").stdout == "still-running\n")
 
+        // Two creates at once from the snapshot: distinct slots, both see A's file.
         t0 = clock.now
-        let b = try await runtime.create(CapsuleRequest(id: idB, template: snap))
-        print("create B from snapshot: \(clock.now - t0)")
+        let idC = "cl-it-c-\(suffix)"
+        let rt = runtime
+        async let createB = rt.create(CapsuleRequest(id: idB, template: snap))
+        async let createC = rt.create(CapsuleRequest(id: idC, template: snap))
+        let (b, c) = try await (createB, createC)
+        print("create B and C concurrently from snapshot: \(clock.now - t0)")
+        #expect(c.slot != b.slot && c.slot != a.slot)
+        #expect(try await Self.exec(c, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
+        try await runtime.destroy(idC)
         #expect(b.slot != a.slot)
         #expect(try await Self.exec(b, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
         #expect(try await Self.exec(b, "hostname").stdout == "\(idB)\n")

@@ -12,7 +12,10 @@ public enum NetworkPlan {
         let link = "/\(SlotAddressing.linkPrefix)"
         return [
             ["ip", "netns", "add", ns],
+            // IPv4 only: no IPv6 link-local chatter on the capsule's links.
+            ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
             ["ip", "link", "add", veth, "type", "veth", "peer", "name", NetworkConfig.namespaceVeth, "netns", ns],
+            ["sysctl", "-qw", "net.ipv6.conf.\(veth).disable_ipv6=1"],
             ["ip", "addr", "add", host + link, "dev", veth],
             ["ip", "link", "set", veth, "up"],
             ["ip", "-n", ns, "link", "set", "lo", "up"],
