@@ -125,8 +125,9 @@ public actor QemuMicrovmRuntime: Runtime {
         let image = ImageLayout(dataDirectory: config.dataDirectory, name: request.template)
         guard image.isComplete else { throw RuntimeError.templateNotFound(request.template) }
         // The key names the image build, so a rebuilt image gets a fresh template (old clones keep their backing).
+        // ... and the QEMU build: saved device state is only guaranteed to load into the same QEMU.
         let stamp = ((try? image.readManifest().builtAt) ?? "").filter(\.isNumber)
-        let key = "\(request.template)-\(request.vcpus)c-\(request.memoryMiB)m-\(stamp)"
+        let key = "\(request.template)-\(request.vcpus)c-\(request.memoryMiB)m-\(stamp)-q\(await qemuFingerprint())"
         let layout = TemplateLayout(directory: config.templatesDirectory + "/" + key)
         if let record = layout.load() { return record }
         if let running = templateBuilds[key] { return try await running.value }
@@ -138,13 +139,29 @@ public actor QemuMicrovmRuntime: Runtime {
         return record
     }
 
+    private var qemuFingerprintCache: String?
+
+    /// 8 hex digits identifying the QEMU build (FNV-1a of `qemu-system-x86_64 --version`).
+    func qemuFingerprint() async -> String {
+        if let qemuFingerprintCache { return qemuFingerprintCache }
+        let version = (try? await Command("qemu-system-x86_64", ["--version"]).run().stdoutText) ?? "unknown"
+        var hash: UInt32 = 2_166_136_261
+        for byte in version.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        let value = String(format: "%08x", hash)
+        qemuFingerprintCache = value
+        return value
+    }
+
     /// Deletes base templates of an older build of the same image and shape that no capsule depends on.
     private func removeSupersededTemplates(prefix: String, keep: String) {
         let fm = FileManager.default
         let inUse = Set(records.values.map(\.template))
         for name in (try? fm.contentsOfDirectory(atPath: config.templatesDirectory)) ?? [] {
             guard name.hasPrefix(prefix), name != keep, !inUse.contains(name),
-                  name.dropFirst(prefix.count).allSatisfy(\.isNumber) else { continue }
+                  name.dropFirst(prefix.count).allSatisfy({ $0.isNumber || $0 == "-" || $0 == "q" || $0.isHexDigit }) else { continue }
             logger.info("removing superseded base template", metadata: ["template": "\(name)"])
             try? fm.removeItem(atPath: config.templatesDirectory + "/" + name)
         }
