@@ -6,8 +6,8 @@ enum SMTPSinkScript {
     static let source = #"""
 """SMTP sink for tests: aiosmtpd on 127.0.0.1, one JSON + .eml file per received message.
 
-Prints "READY <port>" on stdout once it accepts connections. Exits when stdin reaches EOF (the test
-process went away) or on SIGTERM.
+Prints "READY <port>" on stdout once it accepts connections. Exits at once when stdin reaches EOF
+(the test process went away) or on SIGTERM/SIGINT.
 """
 import argparse
 import asyncio
@@ -144,21 +144,28 @@ async def misbehave(mode, reader, writer):
         writer.close()
 
 
-def watch_stdin(loop, stop):
+def watch_stdin():
     try:
         while sys.stdin.buffer.read(4096):
             pass
     except Exception:  # noqa: BLE001
         pass
-    loop.call_soon_threadsafe(stop.set)
+    os._exit(0)
+
+
+def exit_now(*_):
+    # Messages are written atomically, so there is nothing to clean up: exit at once.
+    os._exit(0)
 
 
 async def serve(args):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    threading.Thread(target=watch_stdin, args=(loop, stop), daemon=True).start()
+        signal.signal(sig, exit_now)
+    # The parent may have spawned us with these blocked (inherited signal mask).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    threading.Thread(target=watch_stdin, daemon=True).start()
 
     if args.misbehave:
         server = await asyncio.start_server(
