@@ -85,3 +85,37 @@ struct RobustnessTests {
         }
     }
 }
+
+@Suite("documented failures not covered elsewhere")
+struct DocumentedFailureTests {
+    @Test func sessionOnlyOperationsWithoutSessionAre401() async throws {
+        try await TestControlPlane.run(.sqlite) { cp in
+            let anon = cp.browser()
+            for (method, path) in [("POST", "/v1/auth/logout"), ("POST", "/v1/auth/logout-all"), ("GET", "/v1/me/sessions"),
+                                   ("POST", "/v1/api-keys"), ("GET", "/v1/api-keys"), ("GET", "/v1/teams"), ("GET", "/v1/audit-logs"),
+                                   ("GET", "/v1/me/providers/github/connect")] {
+                let r = try await anon.send(path, HTTPRequest.Method(method)!, body: method == "POST" ? ByteBuffer(string: "{}") : nil)
+                #expect(r.status == .unauthorized, "\(method) \(path)")
+                #expect(r.errorCode == "unauthorized")
+            }
+            // A configured-nowhere provider is 404 on connect too.
+            let b = try await cp.signedInUser(email: "p@d.c")
+            let connect = try await b.get("/v1/me/providers/github/connect")
+            #expect(connect.status == .notFound)
+            #expect(connect.errorCode == "provider_not_found")
+            #expect(try await b.delete("/v1/me/providers/github").status == .notFound)
+        }
+    }
+
+    @Test func cookiesAreSecureBehindHTTPS() async throws {
+        try await TestControlPlane.run(.sqlite, configure: { $0.publicURL = "https://wrenn.example.com" }) { cp in
+            let b = cp.browser()
+            _ = try await b.post("/v1/auth/signup", json: ["email": "s@d.c", "password": "long enough", "name": "S"])
+            let token = try await cp.lastMailToken(to: "s@d.c", path: "activate")
+            let r = try await b.post("/v1/auth/activate", json: ["token": token])
+            let cookies = r.headers[values: .setCookie]
+            #expect(cookies.count == 2)
+            #expect(cookies.allSatisfy { $0.contains("Secure") && $0.contains("SameSite=Strict") })
+        }
+    }
+}

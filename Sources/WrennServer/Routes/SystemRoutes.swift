@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Metrics
 import Prometheus
 
 /// Health, the contract itself, and Prometheus metrics.
@@ -29,18 +30,24 @@ struct SystemRoutes {
     }
 }
 
-/// Counts requests and their durations by method and status class into the Prometheus registry.
+/// Counts requests and their durations by method and status class through swift-metrics, with the Prometheus
+/// factory over the control plane's registry (so `/metrics` shows them without a process-global bootstrap).
 struct RequestMetricsMiddleware: RouterMiddleware {
     typealias Context = WrennRequestContext
-    let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets = ["wrenn_http_request_duration_seconds": [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)]]
+        self.factory = factory
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let response = try await next(request, context)
-        let labels = [("method", request.method.rawValue), ("status", "\(response.status.code / 100)xx")]
-        registry.makeCounter(name: "wrenn_http_requests_total", labels: labels).increment()
-        registry.makeDurationHistogram(name: "wrenn_http_request_duration_seconds", labels: labels,
-                                       buckets: [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)])
+        let dimensions = [("method", request.method.rawValue), ("status", "\(response.status.code / 100)xx")]
+        Counter(label: "wrenn_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Metrics.Timer(label: "wrenn_http_request_duration_seconds", dimensions: dimensions, factory: factory)
             .recordNanoseconds((ContinuousClock.now - start).nanoseconds)
         return response
     }
