@@ -12,6 +12,9 @@ public struct QemuMachine: Sendable, Codable, Equatable {
     public var qemuBinary: String = "qemu-system-x86_64"
     /// Accelerator.
     public var accelerator: Accelerator
+    /// TCG translation-cache size in MiB (`-accel tcg,tb-size=`), or `nil` for QEMU's default (1 GiB reserved,
+    /// filled on demand). Not part of the saved device state, so a clone may use another value than its template.
+    public var tcgTranslationCacheMiB: Int?
     /// vCPUs.
     public var vcpus: Int
     /// Guest RAM in MiB.
@@ -47,7 +50,7 @@ public struct QemuMachine: Sendable, Codable, Equatable {
     public var argv: [String] {
         var args: [String] = [qemuBinary,
             "-machine", "microvm,memory-backend=mem0",
-            "-accel", accelerator.rawValue,
+            "-accel", accelerator == .tcg && tcgTranslationCacheMiB != nil ? "tcg,tb-size=\(tcgTranslationCacheMiB ?? 0)" : accelerator.rawValue,
             "-cpu", accelerator == .kvm ? "host,-arch-capabilities" : "max",
             "-smp", "\(vcpus)",
             "-m", "\(memoryMiB)M",

@@ -265,6 +265,7 @@ public actor QemuMicrovmRuntime: Runtime {
         machine.pidFile = layout.pidFile
         machine.tap = NetworkConfig.tapName
         machine.incoming = true
+        machine.tcgTranslationCacheMiB = config.tcgTranslationCacheMiB
         var record = CapsuleRecord(
             id: request.id, template: template.name, slot: 0, state: .creating, machine: machine,
             diskMiB: max(request.diskMiB, template.diskVirtualMiB), accessToken: request.accessToken ?? GuestSecrets.hex(), hostname: request.hostname ?? request.id,
@@ -594,6 +595,7 @@ public actor QemuMicrovmRuntime: Runtime {
         machine.pidFile = dir.pidFile
         machine.tap = NetworkConfig.tapName
         machine.incoming = true
+        machine.tcgTranslationCacheMiB = config.tcgTranslationCacheMiB
         let slot = try await network.allocate()
         var pid: Int32?
         do {

@@ -14,6 +14,8 @@ public struct RuntimeConfig: Sendable {
     public var acceleratorProbeBound: Duration = .seconds(8)
     /// Forced accelerator (skips the probe), or `nil` to probe.
     public var accelerator: QemuMachine.Accelerator?
+    /// TCG translation-cache size for capsules (MiB), or `nil` for QEMU's default; env `WRENN_TCG_TB_MIB`.
+    public var tcgTranslationCacheMiB: Int? = ProcessInfo.processInfo.environment["WRENN_TCG_TB_MIB"].flatMap(Int.init)
 
     /// Creates a config.
     public init(dataDirectory: String, network: NetworkConfig, accelerator: QemuMachine.Accelerator? = nil) {
