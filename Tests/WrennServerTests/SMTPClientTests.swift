@@ -341,6 +341,13 @@ struct SMTPClientTests {
         }
     }
 
+    @Test func fallsBackToHELOWhenEHLOIsNotSupported() async throws {
+        try await withSink(.init(misbehavior: .heloOnly)) { sink in
+            let configuration = try await sink.clientConfiguration()
+            try await client(configuration).send(to: "a@example.com", subject: "old server", textBody: "x\n")
+        }
+    }
+
     @Test func dataPipelinedAfterStartTLSReplyIsRefused() async throws {
         try await withSink(.init(misbehavior: .startTLSInject)) { sink in
             var configuration = try await sink.clientConfiguration()

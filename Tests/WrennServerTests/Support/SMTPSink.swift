@@ -99,6 +99,8 @@ actor SMTPSink {
             case startTLSInject = "starttls-inject"
             /// Answers EHLO with `421 4.3.2 …` and closes the connection.
             case closeAfterEHLO = "close-after-ehlo"
+            /// Answers EHLO with 502; accepts HELO and one message (which it discards).
+            case heloOnly = "helo-only"
         }
 
         init(

@@ -40,7 +40,7 @@ def parse_args():
     p.add_argument("--silent", action="store_true", help="accept TCP connections but never speak")
     p.add_argument(
         "--misbehave",
-        choices=["reject-greeting", "starttls-inject", "close-after-ehlo"],
+        choices=["reject-greeting", "starttls-inject", "close-after-ehlo", "helo-only"],
         help="run a scripted, broken SMTP server instead of aiosmtpd",
     )
     return p.parse_args()
@@ -124,7 +124,23 @@ async def misbehave(mode, reader, writer):
             if not line:
                 return
             verb = line.strip().upper()
-            if verb.startswith(b"EHLO"):
+            if mode == "helo-only":
+                # An old server: no EHLO, accepts (and discards) one message.
+                if verb.startswith(b"EHLO"):
+                    writer.write(b"502 5.5.2 EHLO not implemented\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 end with .\r\n")
+                    await writer.drain()
+                    while (await reader.readline()) not in (b".\r\n", b""):
+                        pass
+                    writer.write(b"250 2.0.0 discarded\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    return
+                else:
+                    writer.write(b"250 ok\r\n")
+            elif verb.startswith(b"EHLO"):
                 if mode == "close-after-ehlo":
                     writer.write(b"421 4.3.2 sink.test shutting down\r\n")
                     await writer.drain()
