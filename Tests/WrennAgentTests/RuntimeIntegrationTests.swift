@@ -151,6 +151,13 @@ struct RuntimeIntegrationTests {
         print("create B and C concurrently from snapshot: \(clock.now - t0)")
         #expect(c.slot != b.slot && c.slot != a.slot)
         #expect(try await Self.exec(c, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
+        // A failed pause (the state file cannot be written) keeps every file and leaves the capsule in error.
+        let layoutC = runtime.layout(of: idC)
+        try await Command("chattr", ["+i", layoutC.directory]).check()  // even root cannot create files in it now
+        await #expect(throws: RuntimeError.self) { try await runtime.pause(idC) }
+        try await Command("chattr", ["-i", layoutC.directory]).check()
+        #expect(try await runtime.info(idC).state == .error)
+        #expect(FileManager.default.fileExists(atPath: layoutC.memory) && FileManager.default.fileExists(atPath: layoutC.disk))
         try await runtime.destroy(idC)
         #expect(b.slot != a.slot)
         #expect(try await Self.exec(b, "cat /home/wrenn-user/shared.txt").stdout == "from-a\n")
