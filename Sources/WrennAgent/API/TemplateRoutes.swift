@@ -1,0 +1,28 @@
+import Hummingbird
+import WrennWire
+
+/// `GET /v1/templates`, `DELETE /v1/templates/{name}`, `GET /v1/host`.
+struct TemplateRoutes: Sendable {
+    let services: AgentServices
+
+    func register(on router: Router<AgentRequestContext>) {
+        let catalog = TemplateCatalog(dataDirectory: services.configuration.dataDirectory)
+        router.get("/v1/templates") { _, _ in
+            try JSONResponse.make(catalog.list())
+        }
+        router.delete("/v1/templates/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard TemplateCatalog.validName(name) else { throw AgentError.invalid("bad template name") }
+            switch catalog.kind(name) {
+            case nil: throw AgentError.notFound("template \(name) not found")
+            case "snapshot":
+                try await services.runtime.deleteTemplate(name)
+                return Response(status: .noContent)
+            default: throw AgentError.conflict("template \(name) is a base template and cannot be deleted")
+            }
+        }
+        router.get("/v1/host") { _, _ in
+            try JSONResponse.make(await services.facts.facts())
+        }
+    }
+}
