@@ -19,7 +19,9 @@ public enum ControlPlane {
         let database = try await Database.open(url: config.databaseURL, logger: logger)
         let transport = mailTransport ?? config.smtp.map { SMTPMailTransport.make($0, logger: logger) }
         let mailer = Mailer(database: database, clock: clock, logger: logger, transport: transport)
-        let services = ControlPlaneServices(config: config, database: database, clock: clock, mailer: mailer, logger: logger)
+        let local = config.agent.map { AgentClient(hostID: HostDirectory.localHostID, baseURL: $0.url, token: $0.token) }
+        let services = ControlPlaneServices(config: config, database: database, clock: clock, mailer: mailer,
+                                            hosts: HostDirectory(local: local), logger: logger)
         return Assembly(services: services, database: database, registry: PrometheusCollectorRegistry())
     }
 
@@ -35,6 +37,9 @@ public enum ControlPlane {
         OAuthRoutes(services: services).register(on: router)
         AccountRoutes(services: services).register(on: router)
         TeamRoutes(services: services).register(on: router)
+        CapsuleRoutes(services: services).register(on: router)
+        CapsuleDataRoutes(services: services).register(on: router)
+        EventRoutes(services: services).register(on: router)
         return router
     }
 
@@ -42,10 +47,14 @@ public enum ControlPlane {
     public static func makeApplication(_ assembly: Assembly, host: String, port: Int, logger: Logger,
                                        onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
         var app = Application(router: makeRouter(assembly), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
-                              services: [assembly.database, AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
+                              services: [assembly.database, assembly.services.lifecycle,
+                                         AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
                               logger: logger)
-        app.beforeServerStarts { try await Migrations.apply(to: assembly.database, logger: logger) }
+        app.beforeServerStarts {
+            try await Migrations.apply(to: assembly.database, logger: logger)
+            await assembly.services.capsules.reconcileTransitional()
+        }
         return app
     }
 

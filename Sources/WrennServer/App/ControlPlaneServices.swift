@@ -12,8 +12,12 @@ public struct ControlPlaneServices: Sendable {
     public let audit: AuditService
     public let users: UserDirectoryService
     public let oauth: OAuthService
+    public let events: EventLog
+    public let capsules: CapsuleService
+    public let snapshots: SnapshotService
+    public let lifecycle: LifecycleWorker
 
-    public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, logger: Logger) {
+    public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, hosts: HostDirectory, logger: Logger) {
         self.config = config
         self.database = database
         self.clock = clock
@@ -29,5 +33,13 @@ public struct ControlPlaneServices: Sendable {
         self.users = UserDirectoryService(database: database)
         self.oauth = OAuthService(config: config, database: database, clock: clock, sessions: sessions, teams: teams, audit: audit,
                                   accounts: accounts, logger: logger)
+        let events = EventLog(database: database, clock: clock)
+        let lifecycle = LifecycleWorker()
+        let capsules = CapsuleService(database: database, clock: clock, audit: audit, events: events, hosts: hosts, worker: lifecycle,
+                                      logger: logger)
+        self.events = events
+        self.lifecycle = lifecycle
+        self.capsules = capsules
+        self.snapshots = SnapshotService(database: database, clock: clock, audit: audit, events: events, capsules: capsules)
     }
 }

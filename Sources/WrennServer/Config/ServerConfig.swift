@@ -20,6 +20,8 @@ public struct ServerConfig: Sendable {
     public var github: OAuthProviderSettings?
     /// bcrypt cost for passwords (12 in production; tests may lower it).
     public var bcryptCost: UInt8
+    /// The host agent capsules run on (`WRENN_AGENT_URL` + `WRENN_AGENT_TOKEN`); nil = no capsules can start.
+    public var agent: AgentSettings?
     public var logLevel: String
 
     /// SMTP delivery settings; nil means "no SMTP: write mails to the outbox table and log the link".
@@ -34,6 +36,13 @@ public struct ServerConfig: Sendable {
             self.host = host; self.port = port; self.username = username; self.password = password
             self.fromAddress = fromAddress; self.requireTLS = requireTLS
         }
+    }
+
+    /// How to reach a host agent.
+    public struct AgentSettings: Sendable {
+        public var url: String
+        public var token: String
+        public init(url: String, token: String) { self.url = url; self.token = token }
     }
 
     /// An OAuth2 provider's client credentials and endpoints (configurable so tests can run a local provider).
@@ -52,7 +61,8 @@ public struct ServerConfig: Sendable {
 
     public init(listenHost: String = "127.0.0.1", listenPort: Int = 8080, dataDirectory: String, databaseURL: String? = nil,
                 publicURL: String = "http://localhost:8080", frontendURL: String? = nil, secret: String,
-                smtp: SMTPSettings? = nil, github: OAuthProviderSettings? = nil, bcryptCost: UInt8 = 12, logLevel: String = "info") {
+                smtp: SMTPSettings? = nil, github: OAuthProviderSettings? = nil, bcryptCost: UInt8 = 12, agent: AgentSettings? = nil,
+                logLevel: String = "info") {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.dataDirectory = dataDirectory
@@ -63,6 +73,7 @@ public struct ServerConfig: Sendable {
         self.smtp = smtp
         self.github = github
         self.bcryptCost = bcryptCost
+        self.agent = agent
         self.logLevel = logLevel
     }
 
@@ -100,6 +111,13 @@ public struct ServerConfig: Sendable {
             if let v = value("OAUTH_GITHUB_API_URL") { g.apiURL = v }
             github = g
         }
+        var agent: AgentSettings?
+        if let url = value("WRENN_AGENT_URL") {
+            guard let token = value("WRENN_AGENT_TOKEN"), token.count >= 32 else {
+                throw ConfigError("WRENN_AGENT_URL needs WRENN_AGENT_TOKEN (at least 32 characters)")
+            }
+            agent = AgentSettings(url: url, token: token)
+        }
         var cost: UInt8 = 12
         if let c = value("WRENN_BCRYPT_COST") {
             guard let parsed = UInt8(c), (4...31).contains(parsed) else { throw ConfigError("WRENN_BCRYPT_COST must be 4…31") }
@@ -107,7 +125,7 @@ public struct ServerConfig: Sendable {
         }
         return ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
                             publicURL: publicURL, frontendURL: value("OAUTH_REDIRECT_URL", "WRENN_FRONTEND_URL"), secret: secret,
-                            smtp: smtp, github: github, bcryptCost: cost, logLevel: value("LOG_LEVEL") ?? "info")
+                            smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info")
     }
 
     /// Splits `host:port` (`:8080` means all interfaces).

@@ -79,6 +79,32 @@ public enum Migrations {
                 "INSERT INTO teams (id, name, slug, is_byoc, created_at) VALUES ('\(platformTeamID)', 'Platform', 'platform', 0, 0)",
             ]
         },
+        Migration(version: 2, name: "capsules") { kind in
+            let serial = kind == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+            return [
+                """
+                CREATE TABLE capsules (
+                    id TEXT PRIMARY KEY, team_id TEXT NOT NULL REFERENCES teams(id), host_id TEXT, template TEXT NOT NULL,
+                    status TEXT NOT NULL, vcpus BIGINT NOT NULL, memory_mb BIGINT NOT NULL, disk_size_mb BIGINT NOT NULL,
+                    timeout_sec BIGINT NOT NULL, created_at BIGINT NOT NULL, started_at BIGINT, last_active_at BIGINT,
+                    last_updated BIGINT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}', error TEXT)
+                """,
+                "CREATE INDEX capsules_team_status ON capsules (team_id, status)",
+                "CREATE INDEX capsules_host_status ON capsules (host_id, status)",
+                """
+                CREATE TABLE templates (
+                    team_id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, vcpus BIGINT, memory_mb BIGINT,
+                    size_bytes BIGINT NOT NULL DEFAULT 0, host_id TEXT, created_at BIGINT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}',
+                    PRIMARY KEY (team_id, name))
+                """,
+                "INSERT INTO templates (team_id, name, type, vcpus, memory_mb, size_bytes, created_at) VALUES ('\(platformTeamID)', 'minimal', 'base', 1, 512, 0, 0)",
+                """
+                CREATE TABLE events (
+                    seq \(serial), team_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX events_team_seq ON events (team_id, seq)",
+            ]
+        },
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, each in its own transaction.

@@ -1,0 +1,133 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import WrennWire
+
+/// The control plane's client for one host agent (contract: `WrennWire/Agent/AgentAPI.swift`).
+///
+/// Lifecycle calls get long deadlines (a first create may boot a template cold). Agent errors that carry the public
+/// envelope with a public code (`not_found`, `invalid_state`, `invalid_request`, `conflict`) pass through as
+/// `ServiceError`s; anything else becomes 502 `agent_error`, and an unreachable agent 503 `host_unavailable`.
+public struct AgentClient: Sendable {
+    public let hostID: String
+    public let baseURL: String
+    let token: String
+    let http: HTTPClient
+
+    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = .shared) {
+        self.hostID = hostID
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.token = token
+        self.http = http
+    }
+
+    static let lifecycleDeadline: TimeAmount = .minutes(10)
+    static let shortDeadline: TimeAmount = .seconds(30)
+
+    public func host() async throws -> AgentHostFacts {
+        try await call(.GET, "/v1/host", deadline: Self.shortDeadline, as: AgentHostFacts.self)
+    }
+
+    public func create(_ request: AgentCreateCapsule) async throws -> AgentCapsule {
+        try await call(.POST, "/v1/capsules", body: request, deadline: Self.lifecycleDeadline, as: AgentCapsule.self)
+    }
+
+    public func capsule(_ id: String) async throws -> AgentCapsule {
+        try await call(.GET, "/v1/capsules/\(id)", deadline: Self.shortDeadline, as: AgentCapsule.self)
+    }
+
+    public func capsules() async throws -> [AgentCapsule] {
+        try await call(.GET, "/v1/capsules", deadline: Self.shortDeadline, as: AgentCapsuleList.self).capsules
+    }
+
+    public func destroy(_ id: String) async throws {
+        try await callNoContent(.DELETE, "/v1/capsules/\(id)", deadline: Self.lifecycleDeadline)
+    }
+
+    public func pause(_ id: String) async throws -> AgentCapsule {
+        try await call(.POST, "/v1/capsules/\(id)/pause", deadline: Self.lifecycleDeadline, as: AgentCapsule.self)
+    }
+
+    public func resume(_ id: String) async throws -> AgentCapsule {
+        try await call(.POST, "/v1/capsules/\(id)/resume", deadline: Self.lifecycleDeadline, as: AgentCapsule.self)
+    }
+
+    public func ping(_ id: String) async throws {
+        try await callNoContent(.POST, "/v1/capsules/\(id)/ping", deadline: Self.shortDeadline)
+    }
+
+    public func snapshot(_ id: String, name: String) async throws -> AgentTemplate {
+        try await call(.POST, "/v1/capsules/\(id)/snapshot", body: AgentSnapshotRequest(name: name), deadline: Self.lifecycleDeadline,
+                       as: AgentTemplate.self)
+    }
+
+    public func deleteTemplate(_ name: String) async throws {
+        try await callNoContent(.DELETE, "/v1/templates/\(name)", deadline: Self.lifecycleDeadline)
+    }
+
+    public func metrics(_ id: String, range: String) async throws -> AgentMetrics {
+        try await call(.GET, "/v1/capsules/\(id)/metrics?range=\(range)", deadline: Self.shortDeadline, as: AgentMetrics.self)
+    }
+
+    // MARK: Plumbing
+
+    func request(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        return request
+    }
+
+    func call<T: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none,
+                            deadline: TimeAmount, as type: T.Type) async throws -> T {
+        let data = try await send(method, path, body: body, deadline: deadline)
+        do {
+            return try WireCoding.makeDecoder().decode(T.self, from: data)
+        } catch {
+            throw ServiceError(.badGateway, "agent_error", "host agent sent an unreadable answer to \(method) \(path)")
+        }
+    }
+
+    func callNoContent(_ method: HTTPMethod, _ path: String, deadline: TimeAmount) async throws {
+        _ = try await send(method, path, body: Optional<String>.none, deadline: deadline)
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, body: (some Encodable)?, deadline: TimeAmount) async throws -> Data {
+        var request = request(method, path)
+        if let body {
+            let data = try WireCoding.makeEncoder().encode(body)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: data))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: deadline)
+        } catch {
+            throw ServiceError(.unavailable, "host_unavailable", "host agent \(hostID) is unreachable: \(error)")
+        }
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        let data = Data(buffer: buffer)
+        guard (200..<300).contains(response.status.code) else { throw Self.mapError(status: response.status.code, body: data, path: path) }
+        return data
+    }
+
+    /// Maps an agent's error answer to the public error the caller should see.
+    static func mapError(status: UInt, body: Data, path: String) -> ServiceError {
+        let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: body)
+        let message = envelope?.error.message ?? "host agent answered HTTP \(status)"
+        let code = envelope?.error.code ?? "agent_error"
+        switch status {
+        case 400: return ServiceError(.badRequest, code, message)
+        case 404: return ServiceError(.notFound, code, message)
+        case 409: return ServiceError(.conflict, code, message)
+        case 413: return ServiceError(.tooLarge, code, message)
+        case 503: return ServiceError(.unavailable, code, message)
+        default: return ServiceError(.badGateway, "agent_error", "host agent failed \(path): \(message)")
+        }
+    }
+}
