@@ -39,6 +39,7 @@ public enum ControlPlane {
         TeamRoutes(services: services).register(on: router)
         CapsuleRoutes(services: services).register(on: router)
         CapsuleDataRoutes(services: services).register(on: router)
+        FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
         return router
     }
