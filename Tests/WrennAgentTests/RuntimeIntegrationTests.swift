@@ -10,10 +10,14 @@ import WrennWire
 struct RuntimeIntegrationTests {
     static var canRun: Bool { TestSupport.isRoot && Command.resolve("qemu-system-x86_64") != nil }
 
-    /// Test pool and prefix, distinct from a real agent's (`wrenn-`, 10.200.0.0/16).
+    /// This suite's own prefix, pool and data directory (images shared). `start()` removes namespaces of its prefix
+    /// that it does not own and re-adopts records in its data directory, so every suite that runs a runtime must
+    /// use a prefix, pool and data directory of its own (a real agent uses `wrenn-` and 10.200.0.0/16).
     static func makeRuntime() throws -> QemuMicrovmRuntime {
         let network = try #require(NetworkConfig(namePrefix: "wt-", pool: "10.201.0.0/16"))
-        return QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: TestSupport.dataDirectory, network: network))
+        return QemuMicrovmRuntime(config: RuntimeConfig(
+            dataDirectory: TestSupport.dataDirectory + "/runtime-tests", network: network,
+            imagesDirectory: TestSupport.dataDirectory + "/images"))
     }
 
     struct ExecResult: Decodable {
@@ -65,7 +69,7 @@ struct RuntimeIntegrationTests {
         _ = try await TestSupport.image()
         var runtime = try Self.makeRuntime()
         try await runtime.start()
-        let accel = await runtime.acceleratorChoice(for: ImageLayout(dataDirectory: TestSupport.dataDirectory, name: TestSupport.imageName))
+        let accel = await runtime.acceleratorChoice(for: try await TestSupport.image())
         print("accelerator: \(accel.accelerator.rawValue) (\(accel.reason))")
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         let idA = "cl-it-a-\(suffix)", idB = "cl-it-b-\(suffix)", snap = "it-snap-\(suffix)"

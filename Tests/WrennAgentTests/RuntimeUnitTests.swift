@@ -136,3 +136,15 @@ struct MigrationURITests {
         #expect(MigrationURI.writeFile("/tmp/it's $(here)/s") == #"exec:cat > '/tmp/it'\''s $(here)/s'"#)
     }
 }
+
+@Suite("Socket paths")
+struct SocketPathTests {
+    @Test func longDirectoriesGetAStableShortSocket() {
+        #expect(SocketPath.qmp(forDirectory: "/var/lib/wrenn/capsules/cl-a") == "/var/lib/wrenn/capsules/cl-a/qmp.sock")
+        let deep = "/var/lib/wrenn-test/runtime-tests/templates/.test-minimal-1c-512m-20261129101130-q94373508.boot"
+        let path = SocketPath.qmp(forDirectory: deep)
+        #expect(path.hasPrefix("/run/wrenn/") && path.utf8.count < 108)
+        #expect(path == SocketPath.qmp(forDirectory: deep))
+        #expect(path != SocketPath.qmp(forDirectory: deep + "x"))
+    }
+}

@@ -81,7 +81,7 @@ public struct CapsuleLayout: Sendable {
     /// Serial console log.
     public var console: String { directory + "/console.log" }
     /// QMP socket.
-    public var qmp: String { directory + "/qmp.sock" }
+    public var qmp: String { SocketPath.qmp(forDirectory: directory) }
     /// QEMU PID file.
     public var pidFile: String { directory + "/qemu.pid" }
 

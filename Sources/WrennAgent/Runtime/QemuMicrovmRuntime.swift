@@ -122,7 +122,7 @@ public actor QemuMicrovmRuntime: Runtime {
         guard Self.validName(request.template) else { throw RuntimeError.invalidRequest("bad template name") }
         let named = TemplateLayout(directory: config.templatesDirectory + "/" + request.template)
         if let record = named.load() { return record }
-        let image = ImageLayout(dataDirectory: config.dataDirectory, name: request.template)
+        let image = ImageLayout(directory: config.imagesDirectory + "/" + request.template)
         guard image.isComplete else { throw RuntimeError.templateNotFound(request.template) }
         // The key names the image build, so a rebuilt image gets a fresh template (old clones keep their backing).
         // ... and the QEMU build: saved device state is only guaranteed to load into the same QEMU.
@@ -184,7 +184,7 @@ public actor QemuMicrovmRuntime: Runtime {
             kernel: image.kernel, initramfs: image.initramfs,
             kernelCommandLine: QemuMachine.kernelCommandLine(tscKHz: HostFacts.tscKHz(), hostname: "wrenn", extra: ["wrenn.envd_token=\(token)"]),
             disk: work.disk, tap: NetworkConfig.tapName, consoleLog: work.console,
-            qmpSocket: work.directory + "/qmp.sock", pidFile: work.directory + "/qemu.pid")
+            qmpSocket: SocketPath.qmp(forDirectory: work.directory), pidFile: work.directory + "/qemu.pid")
         do {
             let started = ContinuousClock.now
             try await DiskManager.createOverlay(path: work.disk, backing: image.rootDisk, backingFormat: "raw", sizeMiB: nil)
@@ -212,7 +212,7 @@ public actor QemuMicrovmRuntime: Runtime {
             machine.memoryFile = final.memory
             machine.disk = final.disk
             machine.consoleLog = final.console
-            machine.qmpSocket = final.directory + "/qmp.sock"
+            machine.qmpSocket = SocketPath.qmp(forDirectory: final.directory)
             machine.pidFile = final.directory + "/qemu.pid"
             let record = TemplateRecord(
                 name: key, image: imageName, kind: .base, machine: machine,
@@ -528,7 +528,7 @@ public actor QemuMicrovmRuntime: Runtime {
             machine.memoryFile = final.memory
             machine.disk = final.disk
             machine.consoleLog = final.console
-            machine.qmpSocket = final.directory + "/qmp.sock"
+            machine.qmpSocket = SocketPath.qmp(forDirectory: final.directory)
             machine.pidFile = final.directory + "/qemu.pid"
             machine.incoming = false
             try fm.moveItem(atPath: work.directory, toPath: final.directory)

@@ -18,8 +18,9 @@ public struct RuntimeConfig: Sendable {
     public var tcgTranslationCacheMiB: Int? = ProcessInfo.processInfo.environment["WRENN_TCG_TB_MIB"].flatMap(Int.init)
 
     /// Creates a config.
-    public init(dataDirectory: String, network: NetworkConfig, accelerator: QemuMachine.Accelerator? = nil) {
+    public init(dataDirectory: String, network: NetworkConfig, accelerator: QemuMachine.Accelerator? = nil, imagesDirectory: String? = nil) {
         self.dataDirectory = dataDirectory
+        self.imagesDirectory = imagesDirectory ?? dataDirectory + "/images"
         self.network = network
         self.accelerator = accelerator
     }
@@ -28,6 +29,7 @@ public struct RuntimeConfig: Sendable {
     public var capsulesDirectory: String { dataDirectory + "/capsules" }
     /// Where template directories live.
     public var templatesDirectory: String { dataDirectory + "/templates" }
-    /// Where images live.
-    public var imagesDirectory: String { dataDirectory + "/images" }
+    /// Where images live (default `<data>/images`; may point at another data directory's images so several
+    /// runtimes — e.g. test suites — share built images but not capsules or templates).
+    public var imagesDirectory: String
 }
