@@ -36,6 +36,16 @@ public actor QemuMicrovmRuntime: Runtime {
         for dir in [config.capsulesDirectory, config.templatesDirectory, config.imagesDirectory] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
+        // Work directories of operations a previous agent did not finish (template boots, snapshots, benchmarks).
+        for (dir, isLeftover) in [(config.templatesDirectory, { (n: String) in n.hasPrefix(".") && (n.hasSuffix(".boot") || n.hasSuffix(".snapshot")) }),
+                                  (config.capsulesDirectory, { (n: String) in n.hasPrefix(".raw-") })] {
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where isLeftover(name) {
+                let path = dir + "/" + name
+                if let pid = QemuProcess.readPID(path + "/qemu.pid"), QemuProcess.isAlive(pid, marker: path) { kill(pid, SIGKILL) }
+                logger.info("removing unfinished work directory", metadata: ["path": "\(path)"])
+                try? fm.removeItem(atPath: path)
+            }
+        }
         for name in (try? fm.contentsOfDirectory(atPath: config.capsulesDirectory)) ?? [] {
             let layout = CapsuleLayout(root: config.capsulesDirectory, id: name)
             guard var record = try? layout.load() else { continue }
