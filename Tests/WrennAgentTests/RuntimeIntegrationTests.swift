@@ -143,7 +143,8 @@ struct RuntimeIntegrationTests {
         let template = try await runtime.snapshot(idA, as: snap)
         print("snapshot: \(clock.now - t0)")
         #expect(template.kind == .snapshot)
-        #expect(try await Self.exec(resumed, "echo still-running").stdout == "still-running\n")
+        // The source keeps running after the live snapshot, disk writes included (block devices re-activated).
+        #expect(try await Self.exec(resumed, "echo after > /home/wrenn-user/after.txt && sync && cat /home/wrenn-user/after.txt").stdout == "after\n")
 
         // Two creates at once from the snapshot: distinct slots, both see A's file.
         t0 = clock.now
