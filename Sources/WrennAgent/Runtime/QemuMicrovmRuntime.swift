@@ -479,6 +479,9 @@ public actor QemuMicrovmRuntime: Runtime {
         do {
             try await network.ensure(slot: record.slot)
             try await restore(&record, stateFile: layout.state, savedToken: record.accessToken ?? "", hostname: record.hostname ?? id)
+            // The guest runs again, so the saved device state no longer matches the RAM file: drop it, so a
+            // later failed pause can never be "resumed" from stale state.
+            try? FileManager.default.removeItem(atPath: layout.state)
             return info(of: record)
         } catch {
             await QemuProcess.stop(pid: record.pid, qmpSocket: layout.qmp, marker: layout.directory)
