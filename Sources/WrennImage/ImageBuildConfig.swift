@@ -12,7 +12,8 @@ public struct ImageBuildConfig: Sendable {
     public var suite: String
     /// Apt package of the guest kernel (a metapackage is resolved to the versioned image package).
     public var kernelPackage: String
-    /// Size of the ext4 root disk in MiB (a sparse file; capsule overlays may be larger).
+    /// Size of the ext4 root disk in MiB (a sparse file, so size costs nothing until used). Default 5120 = the
+    /// API's default disk size, so default capsules need no filesystem growth.
     public var rootDiskMiB: Int
     /// Rebuild even if a finished image with the same inputs exists.
     public var force: Bool
@@ -24,7 +25,7 @@ public struct ImageBuildConfig: Sendable {
         recipeDirectory: String? = nil,
         suite: String = "bookworm",
         kernelPackage: String = "linux-image-cloud-amd64",
-        rootDiskMiB: Int = 2048,
+        rootDiskMiB: Int = 5120,
         force: Bool = false
     ) {
         self.dataDirectory = dataDirectory ?? ImageBuildConfig.defaultDataDirectory()

@@ -79,7 +79,9 @@ struct RuntimeIntegrationTests {
         let a = try await runtime.create(CapsuleRequest(id: idA, template: TestSupport.imageName, memoryMiB: 512, diskMiB: 3072))
         print("create A (incl. any template cold boot): \(clock.now - t0)")
         #expect(a.state == .running)
-        #expect(a.diskMiB == 3072)
+        #expect(a.diskMiB == 5120)  // max(requested 3072, template 5120)
+        let rootMiB = Int(try await Self.exec(a, "df -Pm / | awk 'NR==2 {print $2}'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(rootMiB > 4500, "guest root filesystem is \(rootMiB) MiB")
         #expect(try await Self.exec(a, "echo hello").stdout == "hello\n")
         #expect(try await Self.exec(a, "id -un wrenn-user && sudo -n -u wrenn-user sudo -n true && echo sudo-ok").stdout == "wrenn-user\nsudo-ok\n")
         try await Self.background(a, "i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done")
