@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -44,10 +45,20 @@ public enum ControlPlane {
         return router
     }
 
+    /// The router consulted for WebSocket upgrades (the capsule streams); it shares the authentication middleware.
+    static func makeWebSocketRouter(_ assembly: Assembly, httpRouter: Router<WrennRequestContext>) -> Router<WrennRequestContext> {
+        let wsRouter = Router(context: WrennRequestContext.self)
+        wsRouter.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
+        CapsuleStreamRoutes(services: assembly.services).register(on: httpRouter, webSocketRouter: wsRouter)
+        return wsRouter
+    }
+
     /// The HTTP application with the database and background jobs attached: running it applies migrations, then serves.
     public static func makeApplication(_ assembly: Assembly, host: String, port: Int, logger: Logger,
                                        onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
-        var app = Application(router: makeRouter(assembly), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+        let router = makeRouter(assembly)
+        let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
+        var app = Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },

@@ -1,20 +1,24 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 import WrennWire
 
 /// Per-request state of the control plane's router: who is calling (set by `AuthenticationMiddleware`) and from where.
-public struct WrennRequestContext: RequestContext {
+public struct WrennRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller, if any credential was presented and valid.
     public var principal: Principal?
     /// The peer's IP address, for session records.
     public let remoteAddress: String
+    /// Set when a route accepts a WebSocket upgrade.
+    public let webSocket: WebSocketHandlerReference<WrennRequestContext>
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
         self.remoteAddress = source.channel.remoteAddress?.ipAddress ?? ""
+        self.webSocket = .init()
     }
 
     /// JSON bodies of up to 1 MiB are decoded; larger bodies are 413.

@@ -1,0 +1,102 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWSClient
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// The capsule data plane over WebSocket: exec stream, background process stream, PTY. The upgrade is authorized
+/// here (API key or session; 404 for another team's capsule, 409 unless running); then frames are piped unchanged
+/// to the capsule's envd through its agent, in both directions, until either side closes.
+///
+/// A request that is refused never upgrades: it falls through to the plain HTTP route of the same path, which
+/// answers with the error envelope (or 400 when the checks pass but the client did not ask for an upgrade).
+struct CapsuleStreamRoutes {
+    let services: ControlPlaneServices
+    static let maxMessage = 16 << 20
+    /// public path suffix → envd path (`{selector}` substituted).
+    static let streams: [(public: String, envd: String)] = [
+        ("exec/stream", "/exec/stream"),
+        ("pty", "/pty"),
+        ("processes/:selector/stream", "/processes/{selector}/stream"),
+    ]
+
+    /// Registers the upgrade routes on `wsRouter` and their plain-HTTP twins on `router`.
+    func register(on router: Router<WrennRequestContext>, webSocketRouter wsRouter: Router<WrennRequestContext>) {
+        for stream in Self.streams {
+            let path = RouterPath("v1/capsules/:id/\(stream.public)")
+            wsRouter.ws(path, shouldUpgrade: { request, context in
+                guard (try? await authorize(request, context)) != nil else { return .dontUpgrade }
+                return .upgrade([:])
+            }, onUpgrade: { inbound, outbound, wsContext in
+                let context = wsContext.requestContext
+                let request = wsContext.request
+                guard let (id, agent) = try? await authorize(request, context) else { return }
+                await services.capsules.touch(id)
+                var envdPath = stream.envd
+                if let selector = context.parameters.get("selector") {
+                    envdPath = envdPath.replacingOccurrences(
+                        of: "{selector}", with: selector.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+                }
+                let query = request.uri.query.map { "?\($0)" } ?? ""
+                try await Self.pipe(inbound: inbound, outbound: outbound, agent: agent,
+                                    path: "/v1/capsules/\(id)/envd\(envdPath)\(query)", logger: context.logger)
+                await services.capsules.touch(id)
+            })
+            router.get(path) { request, context -> Response in
+                _ = try await authorize(request, context)
+                throw ServiceError.invalid("this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")
+            }
+        }
+    }
+
+    /// The capsule id and its agent, if the caller may stream from it now.
+    func authorize(_ request: Request, _ context: WrennRequestContext) async throws -> (String, AgentClient) {
+        let principal = try context.requireCaller(request)
+        let id = try context.parameters.require("id")
+        let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
+        return (id, agent)
+    }
+
+    /// Connects to the agent's WebSocket at `path` and copies messages both ways until one side ends.
+    static func pipe(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, agent: AgentClient, path: String,
+                     logger: Logger) async throws {
+        let url = agent.baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://") + path
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer \(agent.token)"
+        do {
+            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: maxMessage, additionalHeaders: headers),
+                                              logger: logger) { upstreamInbound, upstreamOutbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in inbound.messages(maxSize: maxMessage) {
+                            try await upstreamOutbound.write(message.outbound)
+                        }
+                        try? await upstreamOutbound.close(.normalClosure, reason: nil)
+                    }
+                    group.addTask {
+                        for try await message in upstreamInbound.messages(maxSize: maxMessage) {
+                            try await outbound.write(message.outbound)
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.debug("capsule stream ended", metadata: ["error": "\(error)"])
+        }
+        try? await outbound.close(.normalClosure, reason: nil)
+    }
+}
+
+extension WebSocketMessage {
+    /// The same message, as a frame to send on.
+    var outbound: WebSocketOutboundWriter.OutboundFrame {
+        switch self {
+        case .text(let text): .text(text)
+        case .binary(let bytes): .binary(bytes)
+        }
+    }
+}
