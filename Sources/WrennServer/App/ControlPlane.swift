@@ -42,6 +42,7 @@ public enum ControlPlane {
         CapsuleDataRoutes(services: services).register(on: router)
         FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
+        HostCallbackRoutes(services: services).register(on: router)
         return router
     }
 
