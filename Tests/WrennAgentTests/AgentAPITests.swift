@@ -1,0 +1,381 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import NIOCore
+import NIOHTTP1
+import Synchronization
+import Testing
+import WrennWire
+@testable import WrennAgent
+
+/// The agent API over real HTTP, with a `Runtime` whose capsules are real envd servers on loopback (no QEMU).
+@Suite("Agent API")
+struct AgentAPITests {
+    static func id(_ prefix: String) -> String { "cl-\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
+
+    @Test("every route needs the agent's bearer token: missing, wrong or non-bearer → 401 envelope")
+    func authentication() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let capsule = Self.id("auth")
+        #expect(try await agent.create(capsule).status == 201)
+        let probes: [(HTTPMethod, String)] = [
+            (.GET, "/v1/capsules"), (.GET, "/v1/host"), (.POST, "/v1/capsules"), (.DELETE, "/v1/capsules/\(capsule)"),
+            (.GET, "/v1/capsules/\(capsule)/envd/health"), (.POST, "/v1/capsules/\(capsule)/envd/exec"), (.GET, "/v1/nope"),
+        ]
+        for (method, path) in probes {
+            for authorization: String? in [nil, "Bearer wrong-token", "Basic \(agent.token)", "Bearer \(agent.token)x", "Bearer "] {
+                let reply = try await agent.request(method, path, authorization: .some(authorization))
+                #expect(reply.status == 401, "\(method) \(path) with \(authorization ?? "nothing") → \(reply.status)")
+                #expect(reply.errorCode == "unauthorized")
+            }
+        }
+        // Nothing happened to the capsule.
+        #expect(try await agent.request(.GET, "/v1/capsules/\(capsule)").decode(AgentCapsule.self).status == .running)
+        #expect(AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("abd".utf8), Array("abc".utf8)))
+        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("ab".utf8), Array("abc".utf8)))
+        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals([], []))
+    }
+
+    @Test("create/list/get/pause/resume/ping/destroy follow the state rules with the contract's error codes")
+    func lifecycleStateRules() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("life")
+
+        let created = try await agent.create(id, timeoutSec: 10)
+        #expect(created.status == 201, "\(created.text)")
+        let capsule = try created.decode(AgentCapsule.self)
+        #expect(capsule.status == .running)
+        #expect(capsule.template == "minimal")
+        #expect(capsule.timeoutSec == 60, "timeouts under 60 s clamp to 60")
+        #expect(capsule.memoryMB == 512 && capsule.vcpus == 1 && capsule.diskSizeMB == 1024)
+        #expect(capsule.metadata["envd_version"] == "0.2.0")
+        #expect(capsule.metadata["agent_version"] == AgentServerConfiguration.agentVersion)
+        #expect(capsule.error == nil)
+
+        // Input errors.
+        #expect(try await agent.create(id).errorCode == "conflict")
+        #expect(try await agent.create(Self.id("tmpl"), template: "missing").errorCode == "not_found")
+        #expect(try await agent.create("Bad Id").errorCode == "invalid_request")
+        let malformed = try await agent.request(.POST, "/v1/capsules", rawBody: ByteBuffer(string: "{\"id\":1}"))
+        #expect(malformed.status == 400 && malformed.errorCode == "invalid_request")
+        let negative = try await agent.request(.POST, "/v1/capsules", json: AgentCreateCapsule(
+            id: Self.id("neg"), template: "minimal", vcpus: 0, memoryMB: 512, diskSizeMB: 0, timeoutSec: 0))
+        #expect(negative.status == 400 && negative.errorCode == "invalid_request")
+        #expect(try await agent.request(.GET, "/v1/nope").errorCode == "not_found")
+
+        // Reads.
+        let list = try await agent.request(.GET, "/v1/capsules").decode(AgentCapsuleList.self)
+        #expect(list.capsules.map(\.id) == [id])
+        #expect(try await agent.request(.GET, "/v1/capsules/\(id)").decode(AgentCapsule.self) == capsule)
+        let missing = try await agent.request(.GET, "/v1/capsules/cl-nope")
+        #expect(missing.status == 404 && missing.errorCode == "not_found")
+        for path in ["/pause", "/resume", "/ping", "/snapshot"] {
+            let reply = try await agent.request(.POST, "/v1/capsules/cl-nope\(path)", json: AgentSnapshotRequest(name: "x"))
+            #expect(reply.status == 404 && reply.errorCode == "not_found", "\(path): \(reply.text)")
+        }
+        let metrics = try await agent.request(.GET, "/v1/capsules/\(id)/metrics?range=5m")
+        #expect(metrics.status == 200)
+        #expect(try metrics.decode(AgentMetrics.self).range == "5m")
+        #expect(try await agent.request(.GET, "/v1/capsules/\(id)/metrics?range=3d").errorCode == "invalid_request")
+        #expect(try await agent.request(.GET, "/v1/capsules/cl-nope/metrics").errorCode == "not_found")
+        let host = try await agent.request(.GET, "/v1/host").decode(AgentHostFacts.self)
+        #expect(host.cpuCores > 0 && host.memoryMB > 0 && !host.arch.isEmpty)
+        #expect(try await agent.request(.GET, "/v1/templates").status == 200)
+        #expect(try await agent.request(.DELETE, "/v1/templates/nope").errorCode == "not_found")
+
+        // Running: resume is refused, ping works.
+        let resumeRunning = try await agent.request(.POST, "/v1/capsules/\(id)/resume")
+        #expect(resumeRunning.status == 409 && resumeRunning.errorCode == "invalid_state")
+        #expect(try await agent.request(.POST, "/v1/capsules/\(id)/ping").status == 204)
+
+        // Paused: pause, ping and the envd proxy are refused.
+        let paused = try await agent.request(.POST, "/v1/capsules/\(id)/pause")
+        #expect(paused.status == 200)
+        #expect(try paused.decode(AgentCapsule.self).status == .paused)
+        for path in ["/pause", "/ping"] {
+            let reply = try await agent.request(.POST, "/v1/capsules/\(id)\(path)")
+            #expect(reply.status == 409 && reply.errorCode == "invalid_state", "\(path): \(reply.text)")
+        }
+        let proxied = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true"))
+        #expect(proxied.status == 409 && proxied.errorCode == "invalid_state")
+        await #expect(throws: (any Error).self) {
+            _ = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { _, _ in }
+        }
+
+        // Resumed: running again, proxy works.
+        let resumed = try await agent.request(.POST, "/v1/capsules/\(id)/resume")
+        #expect(try resumed.decode(AgentCapsule.self).status == .running)
+        #expect(try await agent.request(.GET, "/v1/capsules/\(id)/envd/health").status == 200)
+
+        // Destroy is idempotent; afterwards the capsule is gone.
+        #expect(try await agent.request(.DELETE, "/v1/capsules/\(id)").status == 204)
+        #expect(try await agent.request(.DELETE, "/v1/capsules/\(id)").status == 204)
+        #expect(try await agent.request(.GET, "/v1/capsules/\(id)").errorCode == "not_found")
+        #expect(try await agent.request(.GET, "/v1/capsules/\(id)/envd/health").errorCode == "not_found")
+        #expect(try await agent.request(.GET, "/v1/capsules").decode(AgentCapsuleList.self).capsules.isEmpty)
+    }
+
+    @Test("the envd proxy runs a foreground exec with envd's token, passes queries, and envd's own errors through")
+    func proxyForegroundExec() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("exec")
+        #expect(try await agent.create(id).status == 201)
+
+        let exec = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(
+            cmd: "/bin/sh", args: ["-c", "echo hello from $WRENN_CAPSULE_ID; echo oops >&2; exit 3"]))
+        #expect(exec.status == 200, "\(exec.text)")
+        let result = try exec.decode(ExecResponse.self)
+        #expect(result.stdout == "hello from \(id)\n")
+        #expect(result.stderr == "oops\n")
+        #expect(result.exitCode == 3)
+
+        // A background process, then the process list through a query-carrying path.
+        let background = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(
+            cmd: "sleep", args: ["30"], background: true, tag: "sleeper"))
+        #expect(background.status == 202)
+        let list = try await agent.request(.GET, "/v1/capsules/\(id)/envd/processes").decode(ProcessListResponse.self)
+        #expect(list.processes.contains { $0.tag == "sleeper" })
+        let kill = try await agent.request(.DELETE, "/v1/capsules/\(id)/envd/processes/sleeper?signal=SIGTERM")
+        #expect(kill.status == 204, "\(kill.text)")
+        let badSignal = try await agent.request(.DELETE, "/v1/capsules/\(id)/envd/processes/sleeper?signal=SIGFOO")
+        #expect(badSignal.status == 400, "query reached envd: \(badSignal.text)")
+
+        // envd's error envelopes come back unchanged.
+        let invalid = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", rawBody: ByteBuffer(string: "{}"))
+        #expect(invalid.status == 400 && invalid.errorCode == "invalid_request")
+        let unknown = try await agent.request(.GET, "/v1/capsules/\(id)/envd/no/such/route")
+        #expect(unknown.status == 404)
+    }
+
+    @Test("a 50 MiB file streams through the proxy both ways and comes back with the same SHA-256")
+    func proxyStreamsLargeFile() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("file")
+        #expect(try await agent.create(id).status == 201)
+        let path = NSTemporaryDirectory() + "agent-proxy-\(UUID().uuidString).bin"
+        defer { unlink(path) }
+        let megabytes = 50
+        let size = Int64(megabytes) << 20
+
+        let sent = Digest()
+        var upload = HTTPClientRequest(url: agent.baseURL + "/v1/capsules/\(id)/envd/files/write?path=\(path)")
+        upload.method = .POST
+        upload.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+        upload.body = .stream(Blocks(count: megabytes, digest: sent), length: .known(size))
+        let uploaded = try await HTTPClient.shared.execute(upload, timeout: .seconds(300))
+        let answer = try await uploaded.body.collect(upTo: 1 << 20)
+        #expect(uploaded.status.code == 200, "\(String(buffer: answer))")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.size] as? Int).map(Int64.init) == size)
+
+        // Chunked upload (no Content-Length) works as well.
+        let chunkedPath = path + ".chunked"
+        defer { unlink(chunkedPath) }
+        var chunked = HTTPClientRequest(url: agent.baseURL + "/v1/capsules/\(id)/envd/files/write?path=\(chunkedPath)")
+        chunked.method = .POST
+        chunked.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+        chunked.body = .stream(Blocks(count: 3, digest: Digest()), length: .unknown)
+        let chunkedReply = try await HTTPClient.shared.execute(chunked, timeout: .seconds(60))
+        _ = try await chunkedReply.body.collect(upTo: 1 << 20)
+        #expect(chunkedReply.status.code == 200)
+        #expect((try FileManager.default.attributesOfItem(atPath: chunkedPath)[.size] as? Int) == 3 << 20)
+
+        var download = HTTPClientRequest(url: agent.baseURL + "/v1/capsules/\(id)/envd/files/read")
+        download.method = .POST
+        download.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+        download.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(ReadFileRequest(path: path))))
+        let response = try await HTTPClient.shared.execute(download, timeout: .seconds(300))
+        #expect(response.status.code == 200)
+        #expect(response.headers.first(name: "content-length") == "\(size)")
+        var hasher = SHA256()
+        var received: Int64 = 0
+        var largestChunk = 0
+        for try await chunk in response.body {
+            hasher.update(data: chunk.readableBytesView)
+            received += Int64(chunk.readableBytes)
+            largestChunk = max(largestChunk, chunk.readableBytes)
+        }
+        #expect(received == size)
+        #expect(hasher.finalize() == sent.value)
+        #expect(largestChunk < 8 << 20, "the body arrived in pieces, not collected: largest chunk \(largestChunk)")
+    }
+
+    @Test("an exec stream WebSocket goes through the proxy: start frame out, start/stdout/stderr/exit frames back")
+    func proxyWebSocketExecStream() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("ws")
+        #expect(try await agent.create(id).status == 201)
+        let frames = Mutex<[ProcessStreamFrame]>([])
+        let close = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { inbound, outbound in
+            let start = ExecStreamClientFrame(type: .start, cmd: "/bin/sh", args: ["-c", "echo out; echo err >&2; exit 4"])
+            try await outbound.write(.text(String(decoding: try JSONEncoder().encode(start), as: UTF8.self)))
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else { continue }
+                let frame = try JSONDecoder().decode(ProcessStreamFrame.self, from: Data(text.utf8))
+                frames.withLock { $0.append(frame) }
+            }
+        }
+        let all = frames.withLock { $0 }
+        #expect(all.first?.type == .start)
+        #expect(all.filter { $0.type == .stdout }.compactMap(\.data).joined() == "out\n")
+        #expect(all.filter { $0.type == .stderr }.compactMap(\.data).joined() == "err\n")
+        #expect(all.last?.type == .exit)
+        #expect(all.last?.exitCode == 4)
+        #expect(close == nil || close?.closeCode == .normalClosure)
+
+        // The client can stop a long process through the proxy; the socket closes afterwards.
+        let stopped = Mutex<[ProcessStreamFrame]>([])
+        _ = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { inbound, outbound in
+            let start = ExecStreamClientFrame(type: .start, cmd: "sleep", args: ["300"])
+            try await outbound.write(.text(String(decoding: try JSONEncoder().encode(start), as: UTF8.self)))
+            var iterator = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+            while let message = try await iterator.next() {
+                guard case .text(let text) = message else { continue }
+                let frame = try JSONDecoder().decode(ProcessStreamFrame.self, from: Data(text.utf8))
+                stopped.withLock { $0.append(frame) }
+                if frame.type == .start {
+                    try await outbound.write(.text(String(decoding: try JSONEncoder().encode(ExecStreamClientFrame(type: .stop)), as: UTF8.self)))
+                }
+            }
+        }
+        #expect(stopped.withLock { $0.last?.type } == .exit)
+        #expect(stopped.withLock { $0.last?.signal } == "SIGKILL")
+    }
+
+    @Test("TTL: an idle capsule is auto-paused and the control plane is told (with retries); activity and in-flight requests keep it running")
+    func idleTimeoutAutoPauses() async throws {
+        let cpToken = "cp-token-\(UUID().uuidString)"
+        let sink = try await EventSink.start(token: cpToken, failFirst: 2)
+        defer { sink.stop() }
+        let agent = try await AgentHarness.start { config in
+            config.minimumIdleTimeout = .seconds(1)
+            config.reaperInterval = .milliseconds(100)
+            config.controlPlaneURL = sink.url + "/"
+            config.controlPlaneToken = cpToken
+            config.eventRetryDelay = .milliseconds(100)
+        }
+        defer { Task { await agent.shutdown() } }
+        let idle = Self.id("idle"), pinged = Self.id("ping"), busy = Self.id("busy"), forever = Self.id("never")
+        #expect(try await agent.create(idle, timeoutSec: 1).status == 201)
+        #expect(try await agent.create(pinged, timeoutSec: 2).status == 201)
+        #expect(try await agent.create(busy, timeoutSec: 1).status == 201)
+        #expect(try await agent.create(forever, timeoutSec: 0).status == 201)
+
+        // A 2.5 s foreground exec on `busy` (timeout 1 s) must finish: in-flight requests hold the capsule.
+        async let longExec = agent.request(.POST, "/v1/capsules/\(busy)/envd/exec", json: ExecRequest(cmd: "sleep", args: ["2.5"]))
+        // `pinged` gets a ping every 400 ms for 3 s.
+        for _ in 0..<8 {
+            #expect(try await agent.request(.POST, "/v1/capsules/\(pinged)/ping").status == 204)
+            try await Task.sleep(for: .milliseconds(400))
+        }
+        let execReply = try await longExec
+        #expect(execReply.status == 200, "exec was interrupted: \(execReply.text)")
+        #expect(try await Self.status(agent, pinged) == .running)
+
+        // `idle` was paused long ago; the event arrives after two refused deliveries.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !sink.events.contains(where: { $0.capsuleID == idle }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await Self.status(agent, idle) == .paused)
+        let event = try #require(sink.events.first { $0.capsuleID == idle })
+        #expect(event.kind == "auto_paused")
+        #expect(event.status == .paused)
+        #expect(sink.attempts >= 3)
+        #expect(sink.badAuth == 0)
+
+        // `busy` is paused after its exec ended; `pinged` once pings stop; `forever` never.
+        while (sink.events.filter { [busy, pinged].contains($0.capsuleID) }.count < 2) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await Self.status(agent, busy) == .paused)
+        #expect(try await Self.status(agent, pinged) == .paused)
+        #expect(try await Self.status(agent, forever) == .running)
+        #expect(!sink.events.contains { $0.capsuleID == forever })
+        #expect(Set(sink.events.map(\.capsuleID)).count == sink.events.count, "one event per auto-pause")
+
+        // Resume restarts the idle clock; the capsule is paused again later, and reported again.
+        #expect(try await agent.request(.POST, "/v1/capsules/\(idle)/resume").status == 200)
+        #expect(try await Self.status(agent, idle) == .running)
+        while sink.events.filter({ $0.capsuleID == idle }).count < 2 && ContinuousClock.now < deadline + .seconds(10) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(sink.events.filter { $0.capsuleID == idle }.count == 2)
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: agent.dataDirectory + "/agent/events")) ?? []).isEmpty, "spool drained")
+    }
+
+    @Test("restart: a new agent over the same runtime and data directory re-adopts capsules with their timeouts")
+    func restartReadopts() async throws {
+        let runtime = EnvdBackedRuntime()
+        let directory = NSTemporaryDirectory() + "wrenn-agent-restart-" + UUID().uuidString.prefix(8).lowercased()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await AgentHarness.start(runtime: runtime, dataDirectory: directory)
+        let id = Self.id("keep")
+        let created = try await first.create(id, template: "minimal", timeoutSec: 600).decode(AgentCapsule.self)
+        #expect(try await first.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).status == 200)
+        await first.stop()
+
+        let second = try await AgentHarness.start(runtime: runtime, dataDirectory: directory)
+        defer { Task { await second.shutdown() } }
+        #expect(await runtime.startCount == 2)
+        let readopted = try await second.request(.GET, "/v1/capsules/\(id)").decode(AgentCapsule.self)
+        #expect(readopted.timeoutSec == 600)
+        #expect(abs(readopted.createdAt.timeIntervalSince(created.createdAt)) < 0.002)
+        #expect(readopted.status == .running)
+        #expect(try await second.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).status == 200)
+    }
+
+    static func status(_ agent: AgentHarness, _ id: String) async throws -> AgentCapsuleStatus {
+        try await agent.request(.GET, "/v1/capsules/\(id)").decode(AgentCapsule.self).status
+    }
+}
+
+/// `count` 1 MiB blocks of pseudo-random bytes, hashed as they are produced.
+struct Blocks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let count: Int
+    let digest: Digest
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let count: Int
+        let digest: Digest
+        var index = 0
+        var state: UInt64 = 0x5eed
+
+        mutating func next() async -> ByteBuffer? {
+            guard index < count else {
+                digest.finish()
+                return nil
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+            for _ in 0..<(1 << 17) {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                buffer.writeInteger(z ^ (z >> 31))
+            }
+            digest.update(buffer)
+            index += 1
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(count: count, digest: digest) }
+}
+
+/// SHA-256 of what was sent.
+final class Digest: Sendable {
+    private let state = Mutex<(hasher: SHA256, value: SHA256.Digest?)>((SHA256(), nil))
+    func update(_ buffer: ByteBuffer) { state.withLock { $0.hasher.update(data: buffer.readableBytesView) } }
+    func finish() { state.withLock { if $0.value == nil { $0.value = $0.hasher.finalize() } } }
+    var value: SHA256.Digest? { state.withLock { $0.value } }
+}

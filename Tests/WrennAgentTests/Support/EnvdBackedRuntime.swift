@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import WrennEnvd
+@testable import WrennAgent
+
+/// A `Runtime` without QEMU for the agent API tests: every capsule is a REAL envd (`EnvdServer`) on a loopback
+/// port, started in-process with the token the agent hands over. Pause/resume only flip the state (the agent must
+/// refuse to proxy to a paused capsule on its own); destroy stops that envd.
+actor EnvdBackedRuntime: Runtime {
+    struct Capsule {
+        var info: CapsuleInfo
+        var server: Task<Void, any Error>
+    }
+
+    private var capsules: [String: Capsule] = [:]
+    private(set) var startCount = 0
+    private let logger: Logger = {
+        var logger = Logger(label: "test.envd")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    func start() async throws { startCount += 1 }
+
+    func create(_ request: CapsuleRequest) async throws -> CapsuleInfo {
+        guard request.id.range(of: "^[a-z0-9][a-z0-9._-]{0,63}$", options: .regularExpression) != nil else {
+            throw RuntimeError.invalidRequest("bad id")
+        }
+        guard capsules[request.id] == nil else { throw RuntimeError.alreadyExists(request.id) }
+        guard request.template != "missing" else { throw RuntimeError.templateNotFound(request.template) }
+        let token = request.accessToken ?? "template-token"
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let server = EnvdServer(
+            configuration: EnvdConfiguration(host: "127.0.0.1", port: 0, accessToken: token, capsuleID: request.id),
+            logger: logger,
+            onListening: { port in
+                continuation.yield(port)
+                continuation.finish()
+            })
+        let task = Task { try await server.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            task.cancel()
+            throw RuntimeError.guestNotReady("envd did not start")
+        }
+        let info = CapsuleInfo(
+            id: request.id, template: request.template, state: .running, vcpus: request.vcpus, memoryMiB: request.memoryMiB,
+            diskMiB: request.diskMiB, slot: capsules.count + 1, envdHost: "127.0.0.1", envdPort: port, pid: nil,
+            accessToken: token, accelerator: .tcg, lastError: nil)
+        capsules[request.id] = Capsule(info: info, server: task)
+        return info
+    }
+
+    func pause(_ id: String) async throws -> CapsuleInfo {
+        try transition(id, from: .running, to: .paused, operation: "pause")
+    }
+
+    func resume(_ id: String) async throws -> CapsuleInfo {
+        try transition(id, from: .paused, to: .running, operation: "resume")
+    }
+
+    private func transition(_ id: String, from: CapsuleState, to: CapsuleState, operation: String) throws -> CapsuleInfo {
+        guard var capsule = capsules[id] else { throw RuntimeError.notFound(id) }
+        guard capsule.info.state == from else {
+            throw RuntimeError.invalidState(id: id, state: capsule.info.state.rawValue, operation: operation)
+        }
+        capsule.info.state = to
+        capsules[id] = capsule
+        return capsule.info
+    }
+
+    func snapshot(_ id: String, as template: String) async throws -> TemplateInfo {
+        guard let capsule = capsules[id] else { throw RuntimeError.notFound(id) }
+        return TemplateInfo(name: template, image: capsule.info.template, kind: .snapshot, vcpus: capsule.info.vcpus,
+                            memoryMiB: capsule.info.memoryMiB)
+    }
+
+    func destroy(_ id: String) async throws {
+        capsules.removeValue(forKey: id)?.server.cancel()
+    }
+
+    func deleteTemplate(_ name: String) async throws {}
+
+    func list() async -> [CapsuleInfo] { capsules.values.map(\.info).sorted { $0.id < $1.id } }
+
+    func info(_ id: String) async throws -> CapsuleInfo {
+        guard let capsule = capsules[id] else { throw RuntimeError.notFound(id) }
+        return capsule.info
+    }
+
+    /// Stops every envd (end of a test).
+    func shutdown() {
+        for capsule in capsules.values { capsule.server.cancel() }
+        capsules.removeAll()
+    }
+}
