@@ -22,8 +22,12 @@ public enum NetworkPlan {
             ["ip", "-n", ns, "addr", "add", capsule + link, "dev", NetworkConfig.namespaceVeth],
             ["ip", "-n", ns, "link", "set", NetworkConfig.namespaceVeth, "up"],
             ["ip", "-n", ns, "tuntap", "add", "dev", NetworkConfig.tapName, "mode", "tap"],
+            ["ip", "-n", ns, "link", "set", NetworkConfig.tapName, "address", SlotAddressing.tapMAC],
             ["ip", "-n", ns, "addr", "add", "\(SlotAddressing.tapAddress)/\(SlotAddressing.guestPrefix)", "dev", NetworkConfig.tapName],
             ["ip", "-n", ns, "link", "set", NetworkConfig.tapName, "up"],
+            // No static neighbour entry for the guest on purpose: the namespace's first ARP request is what refreshes
+            // a restored guest's cached MAC for the gateway (templates saved with another TAP MAC otherwise stall
+            // ~27 s until the guest's entry goes stale; measured).
             ["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
             ["ip", "netns", "exec", ns, "iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-i", NetworkConfig.namespaceVeth,
              "-d", capsule, "-j", "DNAT", "--to-destination", SlotAddressing.guestAddress],

@@ -40,6 +40,8 @@ public struct SlotAddressing: Sendable, Equatable {
     public static let guestPrefix = 30
     /// Guest MAC (identical in all capsules).
     public static let guestMAC = "02:fc:00:00:00:05"
+    /// TAP MAC (identical in all namespaces, so the neighbour entry a restored guest cached stays valid).
+    public static let tapMAC = "02:fc:00:00:00:06"
 }
 
 /// Lowest-free slot allocation.
