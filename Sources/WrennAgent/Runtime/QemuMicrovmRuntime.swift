@@ -592,6 +592,13 @@ public actor QemuMicrovmRuntime: Runtime {
     /// Raw QEMU figures for ``CapsuleBenchmark``: with overlay and RAM copy prepared beforehand (untimed), the time
     /// from QEMU start to envd health through a restore, then the time of stop + device-state save + quit.
     public func rawRestoreCycle(template: TemplateRecord) async throws -> (restore: Double, save: Double) {
+        let result = try await rawRestoreCycleWithExec(template: template)
+        return (result.restore, result.save)
+    }
+
+    /// Like ``rawRestoreCycle(template:)``, also timing the first `POST /exec` answered after the restore (with
+    /// the template's token; no re-identify).
+    public func rawRestoreCycleWithExec(template: TemplateRecord) async throws -> (restore: Double, firstExec: Double, save: Double) {
         let fm = FileManager.default
         let tmpl = TemplateLayout(directory: config.templatesDirectory + "/" + template.name)
         let dir = CapsuleLayout(root: config.capsulesDirectory, id: ".raw-" + GuestSecrets.hex(bytes: 4))
@@ -623,6 +630,9 @@ public actor QemuMicrovmRuntime: Runtime {
             try await qmp.execute("cont")
             try await waitForGuest(slot: slot, pid: pid, marker: dir.directory, timeout: config.restoreTimeout, console: dir.console)
             let restore = (clock.now - t0).seconds
+            let endpoint = network.envdEndpoint(slot: slot)
+            try await CapsuleBenchmark.firstExec(host: endpoint.host, port: endpoint.port, token: template.envdToken)
+            let firstExec = (clock.now - t0).seconds
             let t1 = clock.now
             try await Self.saveDeviceState(qmp, to: dir.state)
             _ = try? await qmp.execute("quit", timeout: .seconds(5))
@@ -631,7 +641,7 @@ public actor QemuMicrovmRuntime: Runtime {
             let save = (clock.now - t1).seconds
             pid = nil
             await network.release(slot: slot)
-            return (restore, save)
+            return (restore, firstExec, save)
         } catch {
             await QemuProcess.stop(pid: pid, qmpSocket: dir.qmp, marker: dir.directory)
             await network.release(slot: slot)
