@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
+import WrennImage
 import WrennWire
 @testable import WrennAgent
 
@@ -378,4 +379,79 @@ final class Digest: Sendable {
     func update(_ buffer: ByteBuffer) { state.withLock { $0.hasher.update(data: buffer.readableBytesView) } }
     func finish() { state.withLock { if $0.value == nil { $0.value = $0.hasher.finalize() } } }
     var value: SHA256.Digest? { state.withLock { $0.value } }
+}
+
+/// The agent API over the real QEMU runtime: gated exactly like `RuntimeIntegrationTests` (root and
+/// qemu-system-x86; the test image is built or reused under `WRENN_TEST_DIR`). Own prefix `wa-`, pool
+/// 10.202.0.0/16 and data directory `<WRENN_TEST_DIR>/agent-tests` (images shared), so it never touches the
+/// runtime suite's namespaces or records.
+@Suite("Agent API over QEMU (integration)", .serialized)
+struct AgentQemuIntegrationTests {
+    static var canRun: Bool { TestSupport.isRoot && Command.resolve("qemu-system-x86_64") != nil }
+
+    @Test("create → exec through the proxy → pause (proxy refused) → resume (files intact) → metrics → destroy",
+          .enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
+    func lifecycleThroughTheAgent() async throws {
+        _ = try await TestSupport.image()
+        let network = try #require(NetworkConfig(namePrefix: "wa-", pool: "10.202.0.0/16"))
+        let dataDirectory = TestSupport.dataDirectory + "/agent-tests"
+        let runtime = QemuMicrovmRuntime(config: RuntimeConfig(
+            dataDirectory: dataDirectory, network: network, imagesDirectory: TestSupport.dataDirectory + "/images"))
+        let agent = try await AgentHarness.start(runtime: runtime, dataDirectory: dataDirectory)
+        let id = "cl-agent-\(UUID().uuidString.prefix(8).lowercased())"
+        do {
+            let clock = ContinuousClock()
+            var t0 = clock.now
+            let created = try await agent.request(.POST, "/v1/capsules", json: AgentCreateCapsule(
+                id: id, template: TestSupport.imageName, vcpus: 1, memoryMB: 512, diskSizeMB: 3072, timeoutSec: 0), timeout: 300)
+            print("agent create (incl. any template cold boot): \(clock.now - t0)")
+            #expect(created.status == 201, "\(created.text)")
+            let capsule = try created.decode(AgentCapsule.self)
+            #expect(capsule.status == .running)
+            #expect(capsule.template == TestSupport.imageName)
+            #expect(capsule.metadata["vmm_version"]?.hasPrefix("qemu-") == true)
+
+            t0 = clock.now
+            let hello = try await Self.exec(agent, id, "echo hello; echo 42 > /tmp/agent-marker")
+            print("first exec through the agent: \(clock.now - t0)")
+            #expect(hello.stdout == "hello\n")
+
+            let paused = try await agent.request(.POST, "/v1/capsules/\(id)/pause", timeout: 120)
+            #expect(try paused.decode(AgentCapsule.self).status == .paused, "\(paused.text)")
+            let refused = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true"))
+            #expect(refused.status == 409 && refused.errorCode == "invalid_state")
+
+            let resumed = try await agent.request(.POST, "/v1/capsules/\(id)/resume", timeout: 120)
+            #expect(try resumed.decode(AgentCapsule.self).status == .running, "\(resumed.text)")
+            #expect(try await Self.exec(agent, id, "cat /tmp/agent-marker").stdout == "42\n")
+
+            // The sampler has seen the running VMM (every 500 ms).
+            try await Task.sleep(for: .seconds(2))
+            let metrics = try await agent.request(.GET, "/v1/capsules/\(id)/metrics?range=5m").decode(AgentMetrics.self)
+            #expect(metrics.points.contains { $0.memoryBytes > 0 && $0.diskBytes > 0 }, "\(metrics.points.suffix(3))")
+            let host = try await agent.request(.GET, "/v1/host").decode(AgentHostFacts.self)
+            #expect(["kvm", "tcg"].contains(host.accelerator))
+
+            #expect(try await agent.request(.DELETE, "/v1/capsules/\(id)", timeout: 60).status == 204)
+            #expect(try await agent.request(.GET, "/v1/capsules/\(id)").errorCode == "not_found")
+            #expect(!FileManager.default.fileExists(atPath: runtime.layout(of: id).directory))
+        } catch {
+            try? await runtime.destroy(id)
+            await agent.shutdown()
+            throw error
+        }
+        await agent.shutdown()
+    }
+
+    struct ExecResult: Decodable {
+        var stdout: String
+        var exitCode: Int
+        enum CodingKeys: String, CodingKey { case stdout, exitCode = "exit_code" }
+    }
+
+    static func exec(_ agent: AgentHarness, _ id: String, _ script: String) async throws -> ExecResult {
+        let reply = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "/bin/sh", args: ["-c", script]), timeout: 120)
+        #expect(reply.status == 200, "exec answered \(reply.status): \(reply.text)")
+        return try reply.decode(ExecResult.self)
+    }
 }

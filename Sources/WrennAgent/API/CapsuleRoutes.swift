@@ -51,7 +51,7 @@ struct CapsuleRoutes: Sendable {
             guard TemplateCatalog.validName(body.name) else {
                 throw AgentError.invalid("template name must match [a-z0-9][a-z0-9._-]{0,63}")
             }
-            let catalog = TemplateCatalog(dataDirectory: services.configuration.dataDirectory)
+            let catalog = TemplateCatalog(dataDirectory: services.configuration.dataDirectory, runtime: services.runtime)
             guard !catalog.exists(body.name) else { throw AgentError.conflict("template \(body.name) already exists") }
             _ = try await services.runtime.info(id)
             try await requireNotCrashed(id)

@@ -29,7 +29,7 @@ actor HostFactsProbe {
             memoryMB: Int(ProcessInfo.processInfo.physicalMemory / (1 << 20)), diskGB: Self.diskGB(dataDirectory),
             accelerator: HostFacts.kvmDeviceUsable ? "kvm" : "tcg", kernelVersion: "unknown", vmmVersion: "unknown",
             agentVersion: AgentServerConfiguration.agentVersion, envdVersion: envdVersion ?? "unknown")
-        let image = ImageLayout(dataDirectory: dataDirectory, name: "minimal")
+        let image = TemplateCatalog(dataDirectory: dataDirectory, runtime: runtime).image("minimal")
         if image.isComplete, let manifest = try? image.readManifest() {
             facts.kernelVersion = manifest.kernelRelease
         }

@@ -6,31 +6,45 @@ import WrennWire
 /// the names the control plane creates from, e.g. `minimal`) and snapshot templates (`type: snapshot`). The
 /// runtime's internal base templates (`<image>-<v>c-<m>m-<stamp>`, booted caches of an image) are not listed.
 struct TemplateCatalog: Sendable {
-    let dataDirectory: String
+    /// `<data>/templates`.
+    let templatesDirectory: String
+    /// `<data>/images`, or the shared images directory the runtime was configured with.
+    let imagesDirectory: String
+
+    /// The catalog of a runtime: its own directories for QEMU, else `<data>/templates` and `<data>/images`.
+    init(dataDirectory: String, runtime: any Runtime) {
+        if let qemu = runtime as? QemuMicrovmRuntime {
+            templatesDirectory = qemu.config.templatesDirectory
+            imagesDirectory = qemu.config.imagesDirectory
+        } else {
+            templatesDirectory = dataDirectory + "/templates"
+            imagesDirectory = dataDirectory + "/images"
+        }
+    }
+
+    func image(_ name: String) -> ImageLayout { ImageLayout(directory: imagesDirectory + "/" + name) }
 
     static func validName(_ name: String) -> Bool {
         name.range(of: "^[a-z0-9][a-z0-9._-]{0,63}$", options: .regularExpression) != nil
     }
 
-    private var templatesDirectory: String { dataDirectory + "/templates" }
-    private var imagesDirectory: String { dataDirectory + "/images" }
 
     /// Whether a template or image of that name exists.
     func exists(_ name: String) -> Bool {
         FileManager.default.fileExists(atPath: templatesDirectory + "/" + name)
-            || ImageLayout(dataDirectory: dataDirectory, name: name).isComplete
+            || image(name).isComplete
     }
 
     /// Kind of a name: `base` for images and booted base templates, `snapshot`, or nil when unknown.
     func kind(_ name: String) -> String? {
-        if ImageLayout(dataDirectory: dataDirectory, name: name).isComplete { return "base" }
+        if image(name).isComplete { return "base" }
         guard let record = TemplateLayout(directory: templatesDirectory + "/" + name).load() else { return nil }
         return record.kind.rawValue
     }
 
     /// One snapshot template or image.
     func template(_ name: String) -> AgentTemplate? {
-        let image = ImageLayout(dataDirectory: dataDirectory, name: name)
+        let image = image(name)
         if image.isComplete {
             let built = (try? image.readManifest()).flatMap { WireCoding.parseDate($0.builtAt) }
             return AgentTemplate(name: name, type: "base", vcpus: 1, memoryMB: 512, sizeBytes: Self.allocated(image.directory),
@@ -48,7 +62,7 @@ struct TemplateCatalog: Sendable {
         let images = ((try? fm.contentsOfDirectory(atPath: imagesDirectory)) ?? []).sorted().filter { !$0.hasPrefix(".") }
         let snapshots = ((try? fm.contentsOfDirectory(atPath: templatesDirectory)) ?? []).sorted().filter { !$0.hasPrefix(".") }
         return images.compactMap(template) + snapshots.compactMap { name in
-            ImageLayout(dataDirectory: dataDirectory, name: name).isComplete ? nil : template(name)
+            image(name).isComplete ? nil : template(name)
         }
     }
 

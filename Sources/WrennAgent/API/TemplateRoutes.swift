@@ -6,7 +6,7 @@ struct TemplateRoutes: Sendable {
     let services: AgentServices
 
     func register(on router: Router<AgentRequestContext>) {
-        let catalog = TemplateCatalog(dataDirectory: services.configuration.dataDirectory)
+        let catalog = TemplateCatalog(dataDirectory: services.configuration.dataDirectory, runtime: services.runtime)
         router.get("/v1/templates") { _, _ in
             try JSONResponse.make(catalog.list())
         }

@@ -10,9 +10,11 @@ import Synchronization
 import WrennWire
 @testable import WrennAgent
 
-/// An `AgentServer` on a loopback port over an ``EnvdBackedRuntime``, with a throw-away data directory.
+/// An `AgentServer` on a loopback port over a runtime (``EnvdBackedRuntime`` by default), with a throw-away data
+/// directory unless one is given.
 final class AgentHarness: Sendable {
-    let runtime: EnvdBackedRuntime
+    let runtime: any Runtime
+    private let ownsDirectory: Bool
     let token: String
     let dataDirectory: String
     let port: Int
@@ -29,7 +31,7 @@ final class AgentHarness: Sendable {
 
     /// Starts an agent; `configure` adjusts the configuration (TTL minimum, reaper interval, callback URL).
     static func start(
-        runtime: EnvdBackedRuntime = EnvdBackedRuntime(), dataDirectory: String? = nil,
+        runtime: any Runtime = EnvdBackedRuntime(), dataDirectory: String? = nil,
         configure: (inout AgentServerConfiguration) -> Void = { _ in }
     ) async throws -> AgentHarness {
         let directory = dataDirectory ?? NSTemporaryDirectory() + "wrenn-agent-test-" + UUID().uuidString.prefix(8).lowercased()
@@ -47,11 +49,13 @@ final class AgentHarness: Sendable {
             task.cancel()
             throw HarnessError("agent did not start: \(String(describing: try? await task.value))")
         }
-        return AgentHarness(runtime: runtime, token: configuration.token, dataDirectory: directory, port: port, task: task)
+        return AgentHarness(runtime: runtime, token: configuration.token, dataDirectory: directory,
+                            ownsDirectory: dataDirectory == nil, port: port, task: task)
     }
 
-    private init(runtime: EnvdBackedRuntime, token: String, dataDirectory: String, port: Int, task: Task<Void, any Error>) {
+    private init(runtime: any Runtime, token: String, dataDirectory: String, ownsDirectory: Bool, port: Int, task: Task<Void, any Error>) {
         self.runtime = runtime
+        self.ownsDirectory = ownsDirectory
         self.token = token
         self.dataDirectory = dataDirectory
         self.port = port
@@ -64,11 +68,11 @@ final class AgentHarness: Sendable {
         _ = try? await task.value
     }
 
-    /// Stops the agent, every envd, and removes the data directory.
+    /// Stops the agent and every test envd, and removes the data directory if the harness made it.
     func shutdown() async {
         await stop()
-        await runtime.shutdown()
-        try? FileManager.default.removeItem(atPath: dataDirectory)
+        await (runtime as? EnvdBackedRuntime)?.shutdown()
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
 
     struct Reply: Sendable {
