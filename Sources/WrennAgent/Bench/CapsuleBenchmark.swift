@@ -129,6 +129,9 @@ public struct CapsuleBenchmark: Sendable {
             if i == 0, let pid = info.pid {
                 try await Task.sleep(for: .seconds(2))
                 memory = ProcessMemory.read(pid: pid, file: runtime.layout(of: id).memory)
+                if let dump = ProcessInfo.processInfo.environment["WRENN_BENCH_SMAPS"], let text = ProcessMemory.readProcFile("/proc/\(pid)/smaps") {
+                    try? text.write(toFile: dump, atomically: true, encoding: .utf8)
+                }
             }
             t0 = clock.now
             _ = try await runtime.pause(id)
