@@ -50,7 +50,7 @@ struct WireSchemaTests {
     }
 
     static let now = Date()
-    static let samples: [(String, any Encodable)] = [
+    static let samples: [(String, any Encodable & Sendable)] = [
         ("SignupRequest", SignupRequest(email: "a@b.c", password: "p", name: "n")),
         ("SignupResponse", SignupResponse(message: "m")),
         ("LoginRequest", LoginRequest(email: "a@b.c", password: "p")),
