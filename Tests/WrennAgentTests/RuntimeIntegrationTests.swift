@@ -117,6 +117,11 @@ struct RuntimeIntegrationTests {
         let layout = runtime.layout(of: idA)
         #expect(FileManager.default.fileExists(atPath: layout.state))
         #expect(FileManager.default.fileExists(atPath: layout.memory))
+        // Another agent restart while paused: the capsule is re-adopted as paused, its slot kept.
+        runtime = try Self.makeRuntime()
+        try await runtime.start()
+        #expect(try await runtime.info(idA).state == .paused)
+        #expect(try await runtime.info(idA).slot == a.slot)
 
         // A failed resume keeps every file and leaves the capsule in error; fixing the cause makes it resumable.
         let good = layout.state + ".good"
