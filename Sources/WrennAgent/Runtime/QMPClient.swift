@@ -37,7 +37,12 @@ public actor QMPClient {
                     .connect(unixDomainSocketPath: path).get()
                 let client = QMPClient(channel: channel, logger: logger)
                 Task { await client.pump(stream) }
-                try await client.waitReady(deadline: deadline)
+                do {
+                    try await client.waitReady(deadline: deadline)
+                } catch {
+                    await client.close()
+                    throw error
+                }
                 return client
             } catch {
                 lastError = error
