@@ -181,6 +181,7 @@ struct RuntimeIntegrationTests {
         #expect(wrong.status == 401)
         #expect(await runtime.list().map(\.id).sorted() == [idA, idB].sorted())
 
+        await #expect(throws: RuntimeError.self) { try await runtime.deleteTemplate(snap) }  // B's disk is backed by it
         try await runtime.destroy(idA)
         try await runtime.destroy(idB)
         try await runtime.destroy(idA)  // idempotent

@@ -243,10 +243,14 @@ public actor QemuMicrovmRuntime: Runtime {
         }
     }
 
-    /// Deletes a template directory (capsules created from it keep working only while it exists: their disks
-    /// are backed by it).
+    /// Deletes a template directory. Refused (``RuntimeError/invalidState(id:state:operation:)``) while capsules
+    /// created from it exist: their disks are backed by its disk.
     public func deleteTemplate(_ name: String) async throws {
         guard Self.validName(name) else { throw RuntimeError.invalidRequest("bad template name") }
+        let users = records.values.filter { $0.template == name }.map(\.id).sorted()
+        guard users.isEmpty else {
+            throw RuntimeError.invalidState(id: name, state: "in use by \(users.joined(separator: ", "))", operation: "delete template")
+        }
         let dir = config.templatesDirectory + "/" + name
         guard FileManager.default.fileExists(atPath: dir) else { return }
         try FileManager.default.removeItem(atPath: dir)
