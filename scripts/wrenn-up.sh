@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Brings up Wrenn on this machine with its embedded defaults (Debian 12, as root): installs what it needs, builds
-# `wrenn` (release), and starts `wrenn dev` in the background (SQLite in $WRENN_DIR, mail links in the log).
-# On first start it creates an admin account and an API key in $WRENN_DIR/dev.env. Idempotent: when Wrenn is
-# already up it only prints how to use it. `scripts/wrenn-up.sh --foreground` runs it attached to the terminal.
+# `wrenn` and the guest agent `wrenn-envd` (release), and starts `wrenn dev` in the background: the control plane
+# (SQLite in $WRENN_DIR, mail links in the log) and a host agent running QEMU microVMs; the default guest image is
+# built on first start (a few minutes). On first start it creates an admin account and an API key in
+# $WRENN_DIR/dev.env. Idempotent: when Wrenn is already up it only prints how to use it.
+# `scripts/wrenn-up.sh --foreground` runs it attached to the terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -15,7 +17,8 @@ if curl -fsS "$base/health" >/dev/null 2>&1; then
   echo "Wrenn is already running at $base"
 else
   scripts/install-deps.sh
-  echo "==> swift build -c release --product wrenn (a first build takes several minutes)"
+  echo "==> swift build -c release (wrenn, wrenn-envd; a first build takes several minutes)"
+  swift build -c release --static-swift-stdlib --product wrenn-envd
   swift build -c release --product wrenn
   bin=$(swift build -c release --show-bin-path)/wrenn
   if [ "${1:-}" = "--foreground" ]; then
@@ -24,7 +27,8 @@ else
   echo "==> starting wrenn dev (log: $WRENN_DIR/logs/wrenn.log)"
   setsid nohup "$bin" dev --listen "$listen" --data-dir "$WRENN_DIR" >>"$WRENN_DIR/logs/wrenn.log" 2>&1 < /dev/null &
   echo $! > "$WRENN_DIR/wrenn.pid"
-  for _ in $(seq 1 300); do
+  echo "    (the first start builds the guest image: debootstrap and a kernel from Debian, a few minutes)"
+  for _ in $(seq 1 6000); do
     if curl -fsS "$base/health" >/dev/null 2>&1 && [ -f "$WRENN_DIR/dev.env" ]; then break; fi
     if ! kill -0 "$(cat "$WRENN_DIR/wrenn.pid")" 2>/dev/null; then
       echo "error: wrenn dev exited; see $WRENN_DIR/logs/wrenn.log" >&2; tail -n 20 "$WRENN_DIR/logs/wrenn.log" >&2; exit 1

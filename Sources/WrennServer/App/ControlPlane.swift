@@ -74,8 +74,13 @@ public enum ControlPlane {
     /// Runs the control plane until SIGINT/SIGTERM. With `devBootstrap`, an empty installation gets an admin account
     /// and API key written to `<data>/dev.env` once it is listening.
     public static func run(config: ServerConfig, logger: Logger, devBootstrap: Bool = false) async throws {
+        try await makeService(config: config, logger: logger, devBootstrap: devBootstrap).runService()
+    }
+
+    /// The control plane as a service to run beside others (`wrenn dev` runs it with a host agent).
+    public static func makeService(config: ServerConfig, logger: Logger, devBootstrap: Bool = false) async throws -> some ApplicationProtocol {
         let assembly = try await assemble(config: config, logger: logger)
-        let app = makeApplication(assembly, host: config.listenHost, port: config.listenPort, logger: logger) { port in
+        return makeApplication(assembly, host: config.listenHost, port: config.listenPort, logger: logger) { port in
             logger.info("control plane listening", metadata: ["address": "\(config.listenHost):\(port)", "database": "\(assembly.database.kind.rawValue)"])
             guard devBootstrap else { return }
             let host = ["0.0.0.0", "::", ""].contains(config.listenHost) ? "127.0.0.1" : config.listenHost
@@ -85,7 +90,6 @@ public enum ControlPlane {
                 logger.error("dev bootstrap failed", metadata: ["error": "\(error)"])
             }
         }
-        try await app.runService()
     }
 }
 
