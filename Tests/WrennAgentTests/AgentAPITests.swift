@@ -313,6 +313,46 @@ struct AgentAPITests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: agent.dataDirectory + "/agent/events")) ?? []).isEmpty, "spool drained")
     }
 
+    @Test("crash watcher: a capsule whose VMM process died is reported once as error and refuses the proxy")
+    func crashIsReported() async throws {
+        let cpToken = "cp-token-\(UUID().uuidString)"
+        let sink = try await EventSink.start(token: cpToken, failFirst: 0)
+        defer { sink.stop() }
+        let runtime = EnvdBackedRuntime()
+        let agent = try await AgentHarness.start(runtime: runtime) { config in
+            config.reaperInterval = .milliseconds(100)
+            config.controlPlaneURL = sink.url
+            config.controlPlaneToken = cpToken
+        }
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("crash")
+        #expect(try await agent.create(id).status == 201)
+        let devNull = open("/dev/null", O_RDWR)
+        defer { close(devNull) }
+        let vmm = try Command("sleep", ["600"]).spawn(stdin: devNull, stdout: devNull, stderr: devNull)
+        await runtime.setPID(id, vmm)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await Self.status(agent, id) == .running)
+        #expect(sink.events.isEmpty)
+
+        kill(vmm, SIGKILL)
+        _ = Command.waitStatus(vmm)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while sink.events.isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let event = try #require(sink.events.first)
+        #expect(event.kind == "error" && event.capsuleID == id && event.status == .error)
+        #expect(event.reason?.contains("exited") == true)
+        let capsule = try await agent.request(.GET, "/v1/capsules/\(id)").decode(AgentCapsule.self)
+        #expect(capsule.status == .error && capsule.error != nil)
+        #expect(try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).errorCode == "invalid_state")
+        #expect(try await agent.request(.POST, "/v1/capsules/\(id)/pause").errorCode == "invalid_state")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(sink.events.count == 1, "reported once")
+        #expect(try await agent.request(.DELETE, "/v1/capsules/\(id)").status == 204)
+    }
+
     @Test("restart: a new agent over the same runtime and data directory re-adopts capsules with their timeouts")
     func restartReadopts() async throws {
         let runtime = EnvdBackedRuntime()
@@ -322,7 +362,8 @@ struct AgentAPITests {
         let id = Self.id("keep")
         let created = try await first.create(id, template: "minimal", timeoutSec: 600).decode(AgentCapsule.self)
         #expect(try await first.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).status == 200)
-        await first.stop()
+        #expect(await first.stop(), "graceful shutdown ends the agent by itself")
+        #expect(try await runtime.info(id).state == .running, "shutdown leaves capsules running")
 
         let second = try await AgentHarness.start(runtime: runtime, dataDirectory: directory)
         defer { Task { await second.shutdown() } }
@@ -424,6 +465,20 @@ struct AgentQemuIntegrationTests {
             let resumed = try await agent.request(.POST, "/v1/capsules/\(id)/resume", timeout: 120)
             #expect(try resumed.decode(AgentCapsule.self).status == .running, "\(resumed.text)")
             #expect(try await Self.exec(agent, id, "cat /tmp/agent-marker").stdout == "42\n")
+
+            // Live snapshot → listed as a snapshot template → deleted; base images cannot be deleted.
+            let snapName = "agent-snap-\(id.suffix(8))"
+            let snap = try await agent.request(.POST, "/v1/capsules/\(id)/snapshot", json: AgentSnapshotRequest(name: snapName), timeout: 300)
+            #expect(snap.status == 201, "\(snap.text)")
+            #expect(try snap.decode(AgentTemplate.self).type == "snapshot")
+            #expect(try await agent.request(.POST, "/v1/capsules/\(id)/snapshot", json: AgentSnapshotRequest(name: snapName)).errorCode == "conflict")
+            let templates = try await agent.request(.GET, "/v1/templates").decode([AgentTemplate].self)
+            #expect(templates.contains { $0.name == snapName && $0.type == "snapshot" && $0.sizeBytes > 0 })
+            #expect(templates.contains { $0.name == TestSupport.imageName && $0.type == "base" })
+            #expect(try await agent.request(.DELETE, "/v1/templates/\(TestSupport.imageName)").errorCode == "conflict")
+            #expect(try await agent.request(.DELETE, "/v1/templates/\(snapName)").status == 204)
+            #expect(try await agent.request(.DELETE, "/v1/templates/\(snapName)").errorCode == "not_found")
+            #expect(try await Self.exec(agent, id, "cat /tmp/agent-marker").stdout == "42\n", "capsule runs on after the snapshot")
 
             // The sampler has seen the running VMM (every 500 ms).
             try await Task.sleep(for: .seconds(2))

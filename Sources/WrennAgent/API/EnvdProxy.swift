@@ -84,6 +84,11 @@ struct EnvdProxy: Sendable {
             if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
         }
         let body = response.body
+        if request.method == .head {
+            lease.release()
+            return Response(status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
+                            headers: headers, body: ResponseBody())
+        }
         let length = response.headers.first(name: "content-length").flatMap { Int($0) }
         return Response(
             status: .init(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdWSClient
 import Logging
+import ServiceLifecycle
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -19,6 +20,7 @@ final class AgentHarness: Sendable {
     let dataDirectory: String
     let port: Int
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var wsURL: String { "ws://127.0.0.1:\(port)" }
@@ -43,17 +45,20 @@ final class AgentHarness: Sendable {
             continuation.yield(port)
             continuation.finish()
         }
-        let task = Task { try await server.run() }
+        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: quietLogger("test.group"))
+        let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
             task.cancel()
             throw HarnessError("agent did not start: \(String(describing: try? await task.value))")
         }
         return AgentHarness(runtime: runtime, token: configuration.token, dataDirectory: directory,
-                            ownsDirectory: dataDirectory == nil, port: port, task: task)
+                            ownsDirectory: dataDirectory == nil, port: port, task: task, group: group)
     }
 
-    private init(runtime: any Runtime, token: String, dataDirectory: String, ownsDirectory: Bool, port: Int, task: Task<Void, any Error>) {
+    private init(runtime: any Runtime, token: String, dataDirectory: String, ownsDirectory: Bool, port: Int,
+                 task: Task<Void, any Error>, group: ServiceGroup) {
+        self.group = group
         self.runtime = runtime
         self.ownsDirectory = ownsDirectory
         self.token = token
@@ -62,10 +67,21 @@ final class AgentHarness: Sendable {
         self.task = task
     }
 
-    /// Stops the agent (capsules stay with the runtime, as in production).
-    func stop() async {
-        task.cancel()
-        _ = try? await task.value
+    /// Stops the agent with a graceful shutdown (capsules stay with the runtime, as in production); returns
+    /// whether it ended by itself within 15 s (else it is cancelled).
+    @discardableResult
+    func stop() async -> Bool {
+        await group.triggerGracefulShutdown()
+        let task = self.task
+        let fired = Flag()
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(15))
+            fired.value.withLock { $0 = true }
+            task.cancel()
+        }
+        let result = await task.result
+        watchdog.cancel()
+        return !fired.value.withLock { $0 } && (try? result.get()) != nil
     }
 
     /// Stops the agent and every test envd, and removes the data directory if the harness made it.
@@ -128,6 +144,11 @@ final class AgentHarness: Sendable {
             try await body(inbound, outbound)
         }
     }
+}
+
+/// A flag shared with a task.
+final class Flag: Sendable {
+    let value = Mutex(false)
 }
 
 struct HarnessError: Error, CustomStringConvertible {

@@ -37,7 +37,8 @@ actor EnvdBackedRuntime: Runtime {
                 continuation.yield(port)
                 continuation.finish()
             })
-        let task = Task { try await server.run() }
+        // Detached: the envd must not inherit the agent's graceful-shutdown context (a real VM outlives the agent).
+        let task = Task.detached { try await server.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
             task.cancel()
@@ -86,6 +87,11 @@ actor EnvdBackedRuntime: Runtime {
     func info(_ id: String) async throws -> CapsuleInfo {
         guard let capsule = capsules[id] else { throw RuntimeError.notFound(id) }
         return capsule.info
+    }
+
+    /// Pretends `pid` is the capsule's VMM (the crash watcher checks it).
+    func setPID(_ id: String, _ pid: Int32) {
+        capsules[id]?.info.pid = pid
     }
 
     /// Stops every envd (end of a test).
