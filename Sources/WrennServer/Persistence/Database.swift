@@ -97,31 +97,25 @@ public final class Database: Service, Sendable {
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         switch backend {
         case .sqlite(let connection, let lock):
-            return try await lock.withLock {
-                let sql = connection.sql(queryLogLevel: .trace)
-                try await sql.raw("BEGIN IMMEDIATE").run()
-                do {
-                    let result = try await body(sql)
-                    try await sql.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await sql.raw("ROLLBACK").run()
-                    throw error
-                }
-            }
+            // IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading read locks.
+            return try await lock.withLock { try await Self.inTransaction(connection.sql(queryLogLevel: .trace), begin: "BEGIN IMMEDIATE", body) }
         case .postgres(let client):
             return try await client.withConnection { connection in
-                let sql = connection.sql(queryLogLevel: .trace)
-                try await sql.raw("BEGIN").run()
-                do {
-                    let result = try await body(sql)
-                    try await sql.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await sql.raw("ROLLBACK").run()
-                    throw error
-                }
+                try await Self.inTransaction(connection.sql(queryLogLevel: .trace), begin: "BEGIN", body)
             }
+        }
+    }
+
+    private static func inTransaction<T: Sendable>(_ sql: any SQLDatabase, begin: String,
+                                                   _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await sql.raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(sql)
+            try await sql.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await sql.raw("ROLLBACK").run()
+            throw error
         }
     }
 }
