@@ -104,9 +104,26 @@ struct AgentAPITests {
         }
         let proxied = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true"))
         #expect(proxied.status == 409 && proxied.errorCode == "invalid_state")
-        await #expect(throws: (any Error).self) {
-            _ = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { _, _ in }
+        // On a WebSocket path the refusal is an error frame and close code 4409 (an upgrade cannot carry a status).
+        let refusal = Mutex<String?>(nil)
+        let refusedClose = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { inbound, _ in
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .text(let text) = message { refusal.withLock { $0 = text } }
+            }
         }
+        #expect(refusedClose?.closeCode == .unknown(4409))
+        let refusalFrame = try #require(refusal.withLock { $0 })
+        #expect(refusalFrame.contains("\"code\":\"invalid_state\"") && refusalFrame.contains("\"type\":\"error\""), "\(refusalFrame)")
+        // Without the agent token there is no socket at all.
+        let upgrade = ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Authorization": "Bearer nope"]
+        let unauthorizedUpgrade = try await GuestHTTP.request(
+            host: "127.0.0.1", port: agent.port, method: "GET", path: "/v1/capsules/\(id)/envd/pty", headers: upgrade)
+        #expect(unauthorizedUpgrade.status == 400)
+        let unknownClose = try await agent.webSocket("/v1/capsules/cl-nope/envd/pty") { inbound, _ in
+            for try await _ in inbound {}
+        }
+        #expect(unknownClose?.closeCode == .unknown(4404))
 
         // Resumed: running again, proxy works.
         let resumed = try await agent.request(.POST, "/v1/capsules/\(id)/resume")
@@ -249,6 +266,41 @@ struct AgentAPITests {
         }
         #expect(stopped.withLock { $0.last?.type } == .exit)
         #expect(stopped.withLock { $0.last?.signal } == "SIGKILL")
+    }
+
+    @Test("a PTY session WebSocket goes through the proxy: base64 input in, output and exit out")
+    func proxyPTY() async throws {
+        let agent = try await AgentHarness.start()
+        defer { Task { await agent.shutdown() } }
+        let id = Self.id("pty")
+        #expect(try await agent.create(id).status == 201)
+        let output = Mutex<(text: String, exit: Int32?, started: Bool)>(("", nil, false))
+        _ = try await agent.webSocket("/v1/capsules/\(id)/envd/pty") { inbound, outbound in
+            func send(_ frame: PTYClientFrame) async throws {
+                try await outbound.write(.text(String(decoding: try JSONEncoder().encode(frame), as: UTF8.self)))
+            }
+            try await send(PTYClientFrame(type: .start, cmd: "/bin/sh", cols: 80, rows: 24))
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else { continue }
+                let frame = try JSONDecoder().decode(PTYServerFrame.self, from: Data(text.utf8))
+                switch frame.type {
+                case .started:
+                    output.withLock { $0.started = true }
+                    try await send(PTYClientFrame(type: .input, data: Data("echo pty-$((6*7))\nexit 5\n".utf8).base64EncodedString()))
+                case .output:
+                    let bytes = Data(base64Encoded: frame.data ?? "") ?? Data()
+                    output.withLock { $0.text += String(decoding: bytes, as: UTF8.self) }
+                case .exit:
+                    output.withLock { $0.exit = frame.exitCode }
+                    return
+                default: break
+                }
+            }
+        }
+        let result = output.withLock { $0 }
+        #expect(result.started)
+        #expect(result.text.contains("pty-42"), "\(result.text)")
+        #expect(result.exit == 5)
     }
 
     @Test("TTL: an idle capsule is auto-paused and the control plane is told (with retries); activity and in-flight requests keep it running")

@@ -12,9 +12,12 @@ import NIOWebSocket
 /// token, and copies frames both ways as they come (fragments stay fragments, nothing is reassembled or
 /// re-encoded) until either side closes; envd's close code and reason are passed on to the caller.
 ///
-/// Auth and state are checked before the upgrade (a refused upgrade falls through to the HTTP route, which
-/// answers the 401/404/409 envelope). If envd cannot be reached after the upgrade, the caller gets one
-/// `{"type":"error","data":…,"fatal":true}` frame and close code 1011. An open socket counts as activity.
+/// Auth is checked before the upgrade; a caller without the agent token never gets a socket (Hummingbird answers a
+/// refused upgrade with a bare 400). Capsule errors cannot be HTTP statuses on an upgrade path, so — like the
+/// original's WebSocket variants — the socket is accepted and gets one
+/// `{"type":"error","code":"invalid_state"|"not_found"|…,"data":message,"fatal":true}` frame, then a close with
+/// code 4000 + the HTTP status the plain route would have used (4404, 4409, 4502 when envd cannot be reached).
+/// An open socket counts as activity for the idle timer.
 struct EnvdWebSocketProxy: Sendable {
     let services: AgentServices
 
@@ -22,8 +25,7 @@ struct EnvdWebSocketProxy: Sendable {
         router.ws(
             "/v1/capsules/:id/envd/**",
             shouldUpgrade: { _, context in
-                let id = try context.parameters.require("id")
-                _ = try await services.envdTarget(id)
+                _ = try context.parameters.require("id")
                 return .upgrade([:])
             },
             onUpgrade: { inbound, outbound, context in
@@ -44,8 +46,11 @@ struct EnvdWebSocketProxy: Sendable {
             let target = try await services.envdTarget(id)
             url = "ws://\(EnvdProxy.hostPort(target.host, target.port))\(try EnvdProxy.envdTarget(of: context.request, id: id))"
             headers[.authorization] = "Bearer \(target.token)"
-        } catch {
-            try await fail(outbound, "\(error)")
+        } catch let error as AgentError {
+            await fail(outbound, error)
+            return
+        } catch let error as RuntimeError {
+            await fail(outbound, AgentError(error))
             return
         }
         let client = WebSocketClient(
@@ -77,7 +82,7 @@ struct EnvdWebSocketProxy: Sendable {
             close = try await client.run()
         } catch {
             logger.warning("envd WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
-            try? await fail(outbound, "envd WebSocket failed: \(error)")
+            await fail(outbound, .badGateway("capsule \(id) envd WebSocket failed: \(error)"))
             return
         }
         if let close, close.closeCode != .normalClosure {
@@ -85,11 +90,13 @@ struct EnvdWebSocketProxy: Sendable {
         }
     }
 
-    private func fail(_ outbound: WebSocketOutboundWriter, _ message: String) async throws {
-        struct ErrorFrame: Encodable { var type = "error"; var data: String; var fatal = true }
-        let text = String(decoding: try JSONEncoder().encode(ErrorFrame(data: message)), as: UTF8.self)
-        try? await outbound.write(.text(text))
-        try? await outbound.close(.unexpectedServerError, reason: nil)
+    /// Sends the error frame and closes with 4000 + the HTTP status.
+    private func fail(_ outbound: WebSocketOutboundWriter, _ error: AgentError) async {
+        struct ErrorFrame: Encodable { var type = "error"; var code: String; var data: String; var fatal = true }
+        if let data = try? JSONEncoder().encode(ErrorFrame(code: error.code, data: error.message)) {
+            try? await outbound.write(.text(String(decoding: data, as: UTF8.self)))
+        }
+        try? await outbound.close(.init(codeNumber: 4000 + error.status.code), reason: error.code)
     }
 
     static func frame(_ frame: WebSocketDataFrame) -> WebSocketFrame {
