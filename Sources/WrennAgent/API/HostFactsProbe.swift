@@ -8,6 +8,7 @@ actor HostFactsProbe {
     private let dataDirectory: String
     private let runtime: any Runtime
     private var cached: AgentHostFacts?
+    private var computing: Task<AgentHostFacts, Never>?
     /// envd version seen most recently on a capsule (envd reports it on `/health`).
     private var envdVersion: String?
 
@@ -22,8 +23,20 @@ actor HostFactsProbe {
         cached?.envdVersion = version
     }
 
+    /// The facts; concurrent first callers share one computation (the accelerator probe must run once).
     func facts() async -> AgentHostFacts {
         if let cached { return cached }
+        if let computing { return await computing.value }
+        let task = Task { await self.compute() }
+        computing = task
+        var facts = await task.value
+        if let envdVersion { facts.envdVersion = envdVersion }
+        cached = facts
+        computing = nil
+        return facts
+    }
+
+    private func compute() async -> AgentHostFacts {
         var facts = AgentHostFacts(
             arch: Self.arch(), cpuCores: ProcessInfo.processInfo.activeProcessorCount,
             memoryMB: Int(ProcessInfo.processInfo.physicalMemory / (1 << 20)), diskGB: Self.diskGB(dataDirectory),
@@ -41,7 +54,6 @@ actor HostFactsProbe {
                 facts.vmmVersion = Self.qemuVersion(output.stdoutText) ?? "unknown"
             }
         }
-        cached = facts
         return facts
     }
 
