@@ -13,7 +13,8 @@ struct AgentCommand: AsyncParsableCommand {
         Environment: WRENN_AGENT_LISTEN_ADDR (host:port, default 127.0.0.1:9725), WRENN_AGENT_TOKEN (bearer token \
         the control plane sends; required unless --token-file), WRENN_DIR (data directory, default /var/lib/wrenn), \
         WRENN_CP_URL (control plane base URL for sandbox events; unset = events are only logged), \
-        WRENN_LOG_LEVEL (default info).
+        WRENN_NETWORK_POOL (capsule slot pool, default 10.200.0.0/16) and WRENN_NETWORK_PREFIX (namespace/veth \
+        prefix, default wrenn-; stale ones of this prefix are removed at start), WRENN_LOG_LEVEL (default info).
         """
     )
 
@@ -35,7 +36,11 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("listen address must be host:port, got '\(address)'")
         }
         let dataDirectory = dataDir ?? env["WRENN_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/wrenn"
-        guard let network = NetworkConfig() else { throw ValidationError("invalid default network configuration") }
+        let pool = env["WRENN_NETWORK_POOL"].flatMap { $0.isEmpty ? nil : $0 } ?? "10.200.0.0/16"
+        let prefix = env["WRENN_NETWORK_PREFIX"].flatMap { $0.isEmpty ? nil : $0 } ?? "wrenn-"
+        guard let network = NetworkConfig(namePrefix: prefix, pool: pool) else {
+            throw ValidationError("WRENN_NETWORK_POOL must be an IPv4 CIDR (/8–/28) and WRENN_NETWORK_PREFIX at most 6 letters, digits or '-'")
+        }
         let runtime = QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: dataDirectory, network: network),
                                          logger: Logger(label: "wrenn.runtime"))
         let agent = AgentServer(
