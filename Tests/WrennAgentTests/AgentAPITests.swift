@@ -414,7 +414,11 @@ struct AgentAPITests {
         let id = Self.id("keep")
         let created = try await first.create(id, template: "minimal", timeoutSec: 600).decode(AgentCapsule.self)
         #expect(try await first.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).status == 200)
+        let orphan = Self.id("orphan")
+        #expect(try await first.create(orphan, timeoutSec: 120).status == 201)
         #expect(await first.stop(), "graceful shutdown ends the agent by itself")
+        // A capsule whose agent record is lost is still served (no timeout, a stable creation time).
+        try FileManager.default.removeItem(atPath: directory + "/agent/capsules/\(orphan).json")
         #expect(try await runtime.info(id).state == .running, "shutdown leaves capsules running")
 
         let second = try await AgentHarness.start(runtime: runtime, dataDirectory: directory)
@@ -425,6 +429,10 @@ struct AgentAPITests {
         #expect(abs(readopted.createdAt.timeIntervalSince(created.createdAt)) < 0.002)
         #expect(readopted.status == .running)
         #expect(try await second.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true")).status == 200)
+        let adopted = try await second.request(.GET, "/v1/capsules/\(orphan)").decode(AgentCapsule.self)
+        #expect(adopted.timeoutSec == 0 && adopted.status == .running)
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await second.request(.GET, "/v1/capsules/\(orphan)").decode(AgentCapsule.self).createdAt == adopted.createdAt)
     }
 
     static func status(_ agent: AgentHarness, _ id: String) async throws -> AgentCapsuleStatus {

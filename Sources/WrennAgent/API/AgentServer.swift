@@ -77,6 +77,14 @@ public struct AgentServer: Service {
         // re-adopted running capsules counts from now (the agent cannot know what happened while it was down).
         let capsules = await runtime.list()
         await services.book.load(keeping: Set(capsules.map(\.id)))
+        for info in capsules where await services.book.record(info.id) == nil {
+            // A capsule the agent has no record of (created by an older agent or lost record): no idle timeout, the
+            // creation time the runtime recorded.
+            let created = (runtime as? QemuMicrovmRuntime).flatMap { try? $0.layout(of: info.id).load().createdAt }
+            await services.book.save(AgentCapsuleRecord(
+                id: info.id, template: info.template, vcpus: info.vcpus, memoryMB: info.memoryMiB, diskSizeMB: info.diskMiB,
+                timeoutSec: 0, createdAt: created.map { Date(timeIntervalSince1970: $0) } ?? Date(), envdVersion: nil))
+        }
         for info in capsules { services.activity.touch(info.id) }
         if !capsules.isEmpty {
             logger.info("re-adopted capsules", metadata: [
