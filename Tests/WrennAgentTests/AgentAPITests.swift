@@ -536,6 +536,14 @@ struct AgentQemuIntegrationTests {
             #expect(templates.contains { $0.name == snapName && $0.type == "snapshot" && $0.sizeBytes > 0 })
             #expect(templates.contains { $0.name == TestSupport.imageName && $0.type == "base" })
             #expect(try await agent.request(.DELETE, "/v1/templates/\(TestSupport.imageName)").errorCode == "conflict")
+            // A clone of the snapshot sees the source's files; while it exists the template cannot go.
+            let clone = id + "-clone"
+            let cloned = try await agent.request(.POST, "/v1/capsules", json: AgentCreateCapsule(
+                id: clone, template: snapName, vcpus: 1, memoryMB: 512, diskSizeMB: 3072, timeoutSec: 0), timeout: 300)
+            #expect(cloned.status == 201, "\(cloned.text)")
+            #expect(try await Self.exec(agent, clone, "cat /tmp/agent-marker").stdout == "42\n")
+            #expect(try await agent.request(.DELETE, "/v1/templates/\(snapName)").errorCode == "conflict")
+            #expect(try await agent.request(.DELETE, "/v1/capsules/\(clone)", timeout: 60).status == 204)
             #expect(try await agent.request(.DELETE, "/v1/templates/\(snapName)").status == 204)
             #expect(try await agent.request(.DELETE, "/v1/templates/\(snapName)").errorCode == "not_found")
             #expect(try await Self.exec(agent, id, "cat /tmp/agent-marker").stdout == "42\n", "capsule runs on after the snapshot")
@@ -552,6 +560,7 @@ struct AgentQemuIntegrationTests {
             #expect(!FileManager.default.fileExists(atPath: runtime.layout(of: id).directory))
         } catch {
             try? await runtime.destroy(id)
+            try? await runtime.destroy(id + "-clone")
             await agent.shutdown()
             throw error
         }

@@ -16,7 +16,12 @@ struct TemplateRoutes: Sendable {
             switch catalog.kind(name) {
             case nil: throw AgentError.notFound("template \(name) not found")
             case "snapshot":
-                try await services.runtime.deleteTemplate(name)
+                do {
+                    try await services.runtime.deleteTemplate(name)
+                } catch RuntimeError.invalidState(_, let state, _) {
+                    // Capsules' disks are backed by it.
+                    throw AgentError.conflict("template \(name) is \(state)")
+                }
                 return Response(status: .noContent)
             default: throw AgentError.conflict("template \(name) is a base template and cannot be deleted")
             }
