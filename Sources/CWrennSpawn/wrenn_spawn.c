@@ -2,6 +2,7 @@
 #include "wrenn_spawn.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -178,4 +179,10 @@ void wrenn_sync_all(void) {
 
 int wrenn_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}
+
+void wrenn_tune_malloc(int mmap_threshold, int arena_max, int trim_threshold) {
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_ARENA_MAX, arena_max);
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
 }

@@ -31,6 +31,7 @@ public struct EnvdServer: Service {
 
     /// Runs until cancelled or a graceful shutdown is triggered.
     public func run() async throws {
+        MemoryTuning.apply()
         let services = EnvdServices(configuration: configuration, logger: logger)
         let identity = services.identity
 

@@ -56,6 +56,9 @@ int wrenn_set_winsize(int fd, unsigned short rows, unsigned short cols);
 /// pipe2(fds, O_CLOEXEC) (pipe2 needs _GNU_SOURCE, which Swift's Glibc module does not set). 0 or errno.
 int wrenn_pipe_cloexec(int fds[2]);
 
+/// mallopt: fixed mmap threshold (disables glibc's dynamic one), arena cap, trim threshold.
+void wrenn_tune_malloc(int mmap_threshold, int arena_max, int trim_threshold);
+
 /// Flushes all filesystems (sync(2)).
 void wrenn_sync_all(void);
 

@@ -44,6 +44,7 @@ struct EnvdRoutes: Sendable {
         }
         // NDJSON attach for clients without WebSocket (the WebSocket variant shares the path).
         router.get("/processes/:selector/stream") { _, context -> Response in
+            let settling = context.settling
             let selector = try context.parameters.require("selector")
             guard let process = services.processes.table.find(selector) else {
                 throw EnvdError.notFound("no process '\(selector)'")
@@ -55,6 +56,7 @@ struct EnvdRoutes: Sendable {
                 body: ResponseBody { writer in
                     try await ProcessFollower.follow(process) { frame in
                         try await writer.write(coding.line(frame))
+                        try await settling.settle()
                     }
                     try await writer.finish(nil)
                 }
@@ -73,7 +75,7 @@ struct EnvdRoutes: Sendable {
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"],
-                body: services.files.body(for: file, size: size)
+                body: services.files.body(for: file, size: size, settling: context.settling)
             )
         }
         router.post("/files/write") { request, _ -> FileEntryResponse in

@@ -7,7 +7,7 @@ import WrennWire
 /// server sends `start`, `stdout`/`stderr`, `exit` and closes. A client that goes away kills the process.
 struct ExecStreamSocket: Sendable {
     let processes: ProcessManager
-    let coding = FrameCoding()
+    var coding = FrameCoding()
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maxMessage: Int) async throws {
         var messages = inbound.messages(maxSize: maxMessage).makeAsyncIterator()

@@ -21,8 +21,12 @@ struct FrameCoding: Sendable {
         return buffer
     }
 
+    /// Paces WebSocket writes (nil: unpaced, for rare control frames).
+    var settling: WriteSettling?
+
     func send<T: Encodable>(_ frame: T, to outbound: WebSocketOutboundWriter) async throws {
         try await outbound.writeTextMessage(text(frame))
+        try await settling?.settle()
     }
 
     /// Decodes a client message; the error text explains what was wrong.

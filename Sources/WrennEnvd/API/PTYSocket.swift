@@ -9,7 +9,7 @@ import WrennWire
 struct PTYSocket: Sendable {
     let ptys: PTYManager
     let pingInterval: Duration
-    let coding = FrameCoding()
+    var coding = FrameCoding()
 
     func handle(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, maxMessage: Int) async throws {
         var messages = inbound.messages(maxSize: maxMessage).makeAsyncIterator()

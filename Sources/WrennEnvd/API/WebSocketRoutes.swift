@@ -11,14 +11,20 @@ struct WebSocketRoutes: Sendable {
         let attachSocket = ProcessAttachSocket(table: services.processes.table)
         let ptySocket = PTYSocket(ptys: services.ptys, pingInterval: services.configuration.ptyPingInterval)
 
-        router.ws("/exec/stream") { inbound, outbound, _ in
+        router.ws("/exec/stream") { inbound, outbound, context in
+            var execSocket = execSocket
+            execSocket.coding.settling = context.requestContext.settling
             try await execSocket.handle(inbound: inbound, outbound: outbound, maxMessage: maxMessage)
         }
         router.ws("/processes/:selector/stream") { inbound, outbound, context in
+            var attachSocket = attachSocket
+            attachSocket.coding.settling = context.requestContext.settling
             let selector = context.requestContext.parameters.get("selector") ?? ""
             try await attachSocket.handle(selector: selector, inbound: inbound, outbound: outbound)
         }
-        router.ws("/pty") { inbound, outbound, _ in
+        router.ws("/pty") { inbound, outbound, context in
+            var ptySocket = ptySocket
+            ptySocket.coding.settling = context.requestContext.settling
             try await ptySocket.handle(inbound: inbound, outbound: outbound, maxMessage: maxMessage)
         }
     }

@@ -44,7 +44,7 @@ struct FileService: Sendable {
     }
 
     /// The file's bytes as a response body of exactly `size` bytes.
-    func body(for file: OwnedDescriptor, size: Int) -> ResponseBody {
+    func body(for file: OwnedDescriptor, size: Int, settling: WriteSettling) -> ResponseBody {
         let pool = self.pool
         return ResponseBody(contentLength: size) { writer in
             var offset = 0
@@ -68,6 +68,7 @@ struct FileService: Sendable {
                 }
                 offset += chunk.readableBytes
                 try await writer.write(chunk)
+                try await settling.settle()
             }
             try await writer.finish(nil)
         }
