@@ -128,12 +128,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test support shared by test targets: a real agent over a runtime that runs envd without a VM.
+        .target(
+            name: "WrennTestSupport",
+            dependencies: [
+                "WrennAgent", "WrennEnvd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "WrennWireTests", dependencies: ["WrennWire"], swiftSettings: strict),
         .testTarget(
             name: "WrennServerTests",
             dependencies: [
-                "WrennServer", "WrennWire",
+                "WrennServer", "WrennWire", "WrennTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -155,6 +166,7 @@ let package = Package(
         .testTarget(
             name: "WrennAgentTests",
             dependencies: [
+                "WrennTestSupport",
                 "WrennAgent", "WrennImage", "WrennWire", "WrennEnvd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

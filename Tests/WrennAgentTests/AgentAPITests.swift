@@ -10,6 +10,7 @@ import Testing
 import WrennImage
 import WrennWire
 @testable import WrennAgent
+import WrennTestSupport
 
 /// The agent API over real HTTP, with a `Runtime` whose capsules are real envd servers on loopback (no QEMU).
 @Suite("Agent API")

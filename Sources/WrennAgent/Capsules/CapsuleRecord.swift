@@ -62,6 +62,15 @@ public struct CapsuleInfo: Sendable, Equatable, Codable {
     public var accelerator: QemuMachine.Accelerator
     /// Last failure, if any.
     public var lastError: String?
+
+    /// Creates a description (runtimes outside this module, e.g. test runtimes, build these too).
+    public init(id: String, template: String, state: CapsuleState, vcpus: Int, memoryMiB: Int, diskMiB: Int, slot: Int,
+                envdHost: String, envdPort: Int, pid: Int32?, accessToken: String?, accelerator: QemuMachine.Accelerator,
+                lastError: String?) {
+        self.id = id; self.template = template; self.state = state; self.vcpus = vcpus; self.memoryMiB = memoryMiB
+        self.diskMiB = diskMiB; self.slot = slot; self.envdHost = envdHost; self.envdPort = envdPort; self.pid = pid
+        self.accessToken = accessToken; self.accelerator = accelerator; self.lastError = lastError
+    }
 }
 
 /// Files of one capsule directory (`<data>/capsules/<id>/`).

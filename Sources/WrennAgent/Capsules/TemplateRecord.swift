@@ -41,6 +41,11 @@ public struct TemplateInfo: Sendable, Equatable, Codable {
     public var vcpus: Int
     /// Memory every clone gets (MiB).
     public var memoryMiB: Int
+
+    /// Creates a description.
+    public init(name: String, image: String, kind: TemplateRecord.Kind, vcpus: Int, memoryMiB: Int) {
+        self.name = name; self.image = image; self.kind = kind; self.vcpus = vcpus; self.memoryMiB = memoryMiB
+    }
 }
 
 /// Files of one template directory (`<data>/templates/<name>/`).

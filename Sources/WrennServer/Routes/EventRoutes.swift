@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import WrennWire
 
 /// `GET /v1/events/stream`: Server-Sent Events of the caller's team, from the durable event log.
@@ -32,7 +33,8 @@ struct EventRoutes {
                 try await writer.write(Self.frame(id: nil, kind: "connected", json: try WireCoding.makeEncoder().encode(connected)))
                 var cursor = start
                 var lastWrite = ContinuousClock.now
-                while !Task.isCancelled {
+                // Ends on graceful shutdown too, so a server stop never waits for an open stream.
+                while !Task.isCancelled, !Task.isShuttingDownGracefully {
                     let batch = try await events.events(after: cursor, team: team)
                     for event in batch {
                         try await writer.write(Self.frame(id: event.seq, kind: event.kind, json: Data(event.payload.utf8)))

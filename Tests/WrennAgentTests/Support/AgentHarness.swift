@@ -10,6 +10,7 @@ import NIOHTTP1
 import Synchronization
 import WrennWire
 @testable import WrennAgent
+import WrennTestSupport
 
 /// An `AgentServer` on a loopback port over a runtime (``EnvdBackedRuntime`` by default), with a throw-away data
 /// directory unless one is given.

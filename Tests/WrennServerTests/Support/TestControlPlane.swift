@@ -108,7 +108,7 @@ final class Browser: @unchecked Sendable {
         }
         if sendCSRF, let csrf = jar["wrenn_csrf"] { headers[HTTPField.Name("X-CSRF-Token")!] = csrf }
         if let apiKey { headers[HTTPField.Name("X-API-Key")!] = apiKey }
-        if body != nil { headers[.contentType] = "application/json" }
+        if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: body)
         absorbCookies(response)
         return response
