@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone on Debian 12 as root: installs what it needs, starts PostgreSQL on
-# loopback so persistence and API tests run on both SQLite and PostgreSQL, builds, and runs every test.
+# loopback so persistence and API tests run on both SQLite and PostgreSQL, builds, and runs every test. As root with
+# QEMU installed, the runtime tests boot real microVMs (TCG) from a guest image with the real envd inside; caches
+# live in $WRENN_TEST_DIR (default /var/lib/wrenn-test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -8,6 +10,10 @@ scripts/install-deps.sh --test
 WRENN_TEST_POSTGRES_URL=$(scripts/postgres-test-server.sh)
 export WRENN_TEST_POSTGRES_URL
 echo "==> PostgreSQL for tests: $WRENN_TEST_POSTGRES_URL"
+echo "==> swift build -c release --static-swift-stdlib --product wrenn-envd (the envd baked into the QEMU test image)"
+swift build -c release --static-swift-stdlib --product wrenn-envd
+WRENN_TEST_ENVD="$(swift build -c release --show-bin-path)/wrenn-envd"
+export WRENN_TEST_ENVD
 echo "==> swift build --build-tests"
 swift build --build-tests
 echo "==> swift test"
