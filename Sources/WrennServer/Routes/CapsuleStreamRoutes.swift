@@ -5,13 +5,14 @@ import HummingbirdWSClient
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import WrennWire
 
 /// The capsule data plane over WebSocket: exec stream, background process stream, PTY. The upgrade is authorized
 /// here (API key or session; 404 for another team's capsule, 409 unless running); then frames are piped unchanged
 /// to the capsule's envd through its agent, in both directions, until either side closes.
 ///
-/// A request that is refused never upgrades: it falls through to the plain HTTP route of the same path, which
-/// answers with the error envelope (or 400 when the checks pass but the client did not ask for an upgrade).
+/// Upgrades are always accepted; a stream that may not start gets one error frame and a close code of 4000 + the
+/// HTTP status (4401, 4404, 4409, …). A plain GET (no upgrade) answers with the error envelope, or 400.
 struct CapsuleStreamRoutes {
     let services: ControlPlaneServices
     static let maxMessage = 16 << 20
@@ -26,13 +27,18 @@ struct CapsuleStreamRoutes {
     func register(on router: Router<WrennRequestContext>, webSocketRouter wsRouter: Router<WrennRequestContext>) {
         for stream in Self.streams {
             let path = RouterPath("v1/capsules/:id/\(stream.public)")
-            wsRouter.ws(path, shouldUpgrade: { request, context in
-                guard (try? await authorize(request, context)) != nil else { return .dontUpgrade }
-                return .upgrade([:])
-            }, onUpgrade: { inbound, outbound, wsContext in
+            // Every upgrade is accepted: a refused upgrade could only answer a bare 400, so failures are reported
+            // inside the socket instead — one error frame, then a close with 4000 + the HTTP status (as the agent does).
+            wsRouter.ws(path, onUpgrade: { inbound, outbound, wsContext in
                 let context = wsContext.requestContext
                 let request = wsContext.request
-                guard let (id, agent) = try? await authorize(request, context) else { return }
+                let id: String, agent: AgentClient
+                do {
+                    (id, agent) = try await authorize(request, context)
+                } catch {
+                    await Self.refuse(outbound, error)
+                    return
+                }
                 await services.capsules.touch(id)
                 var envdPath = stream.envd
                 if let selector = context.parameters.get("selector") {
@@ -57,6 +63,17 @@ struct CapsuleStreamRoutes {
         let id = try context.parameters.require("id")
         let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
         return (id, agent)
+    }
+
+    /// Reports why a stream cannot start: `{"type":"error","code","data","fatal":true}`, then close 4000 + status.
+    static func refuse(_ outbound: WebSocketOutboundWriter, _ error: any Error) async {
+        let failure = (error as? ServiceError) ?? ServiceError(.internalError, "internal_error", "internal error")
+        let status = APIErrorResponse.status(for: failure.kind).code
+        struct ErrorFrame: Encodable { var type = "error"; var code: String; var data: String; var fatal = true }
+        if let json = try? WireCoding.makeEncoder().encode(ErrorFrame(code: failure.code, data: failure.message)) {
+            try? await outbound.write(.text(String(decoding: json, as: UTF8.self)))
+        }
+        try? await outbound.close(.init(codeNumber: 4000 + status), reason: failure.code)
     }
 
     /// Connects to the agent's WebSocket at `path` and copies messages both ways until one side ends.
