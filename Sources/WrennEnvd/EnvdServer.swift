@@ -83,9 +83,12 @@ struct Janitor: Service {
     let services: EnvdServices
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(60))
-            services.prune()
+        // Returns at once on graceful shutdown (a plain sleep would hold shutdown up for a minute).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(60))
+                services.prune()
+            }
         }
     }
 }
