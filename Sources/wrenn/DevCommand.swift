@@ -71,6 +71,6 @@ struct DevCommand: AsyncParsableCommand {
             throw ValidationError("wrenn-envd not found next to wrenn: build it with `swift build -c release --static-swift-stdlib --product wrenn-envd`")
         }
         let builder = ImageBuilder(ImageBuildConfig(dataDirectory: dataDirectory, envdBinary: envd), logger: logger)
-        _ = try await builder.build(name: "minimal") { progress in logger.info("image: \(progress.description)") }
+        _ = try await builder.build(name: "minimal") // the builder logs its own progress
     }
 }
