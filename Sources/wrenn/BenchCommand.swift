@@ -2,14 +2,29 @@ import ArgumentParser
 import Foundation
 import Logging
 import WrennAgent
+import WrennEnvd
 
 /// `wrenn bench …`: speed and memory figures measured in one run (benchmarks, never timed assertions in tests).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed and memory and print figures and ratios.",
-        subcommands: [Capsules.self]
+        subcommands: [Capsules.self, Envd.self]
     )
+
+    /// envd on loopback: exec round-trip p50/p99 and file read/write throughput.
+    struct Envd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "envd", abstract: "envd exec latency and file throughput on loopback.")
+
+        @Option(help: "Foreground execs to time.") var execs: Int = 300
+        @Option(help: "File size for the read/write figures (MiB).") var fileMegabytes: Int = 256
+
+        func run() async throws {
+            let logger = Logging.bootstrapped(label: "wrenn.bench", level: "warning")
+            // The benchmark prints each figure as it is measured.
+            _ = try await runEnvdBenchmark(execIterations: execs, fileMegabytes: fileMegabytes, logger: logger) { print($0) }
+        }
+    }
 
     /// Raw QEMU restore vs create-to-first-exec, raw save/restore vs pause/resume, cold boot, idle memory.
     struct Capsules: AsyncParsableCommand {
