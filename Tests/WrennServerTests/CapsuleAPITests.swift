@@ -86,6 +86,10 @@ struct CapsuleAPITests {
             #expect(try await sdk.delete("/v1/capsules/\(capsule.id)/processes/sleeper").status == .notFound)
 
             #expect(try await sdk.post("/v1/capsules/\(capsule.id)/ping").status == .noContent)
+            let metrics = try await sdk.get("/v1/capsules/\(capsule.id)/metrics?range=5m")
+            #expect(metrics.status == .ok)
+            #expect(try metrics.decode(CapsuleMetrics.self).sandboxID == capsule.id)
+            #expect(try await sdk.get("/v1/capsules/\(capsule.id)/metrics?range=3d").status == .badRequest)
             #expect(try await sdk.post("/v1/capsules/\(capsule.id)/resume").status == .conflict) // not paused
 
             let pausing = try await sdk.post("/v1/capsules/\(capsule.id)/pause")
@@ -107,6 +111,7 @@ struct CapsuleAPITests {
             #expect(try await sdk.get("/v1/capsules").decode([Capsule].self).isEmpty)
             #expect(try await sdk.delete("/v1/capsules/\(capsule.id)").status == .accepted) // idempotent
             #expect(try await Self.exec(sdk, capsule.id, "true").status == .conflict)
+            #expect(try await sdk.get("/v1/capsules/\(capsule.id)/metrics").status == .notFound)
 
             // Every step left an audit entry and an event.
             let kinds = try await cp.assembly.database.read { sql in

@@ -71,6 +71,8 @@ struct WireSchemaTests {
         ("CreateCapsuleRequest", CreateCapsuleRequest(template: "minimal", vcpus: 1, memoryMB: 512, diskSizeMB: 5120, timeoutSec: 0)),
         ("Template", Template(name: "t", type: "snapshot", vcpus: 1, memoryMB: 512, sizeBytes: 1, createdAt: now, platform: false, metadata: [:])),
         ("CreateSnapshotRequest", CreateSnapshotRequest(sandboxID: "cl-x", name: "n")),
+        ("MetricPoint", MetricPoint(timestampUnix: 1, cpuPct: 0.5, memBytes: 2, diskBytes: 3)),
+        ("CapsuleMetrics", CapsuleMetrics(sandboxID: "cl-x", range: "10m", points: [])),
         ("SSEEvent", SSEEvent(event: "capsule.create", outcome: "success", resource: .init(id: "cl-x", type: "capsule"),
                               actor: .init(type: "user", id: "u", name: "n"), metadata: [:], error: "e", sandbox: nil, timestamp: now)),
     ]

@@ -33,6 +33,11 @@ struct CapsuleRoutes {
             let principal = try context.requireCaller(request)
             return try JSONResponse.make(try await services.capsules.resume(principal, id: try context.parameters.require("id")), status: .accepted)
         }
+        capsules.get(":id/metrics") { request, context in
+            let principal = try context.requireCaller(request)
+            return try JSONResponse.make(try await services.capsules.metrics(principal, id: try context.parameters.require("id"),
+                                                                             range: request.uri.queryParameters.get("range")))
+        }
         capsules.post(":id/ping") { request, context in
             let principal = try context.requireCaller(request)
             try await services.capsules.ping(principal, id: try context.parameters.require("id"))

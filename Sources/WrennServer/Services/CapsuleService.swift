@@ -246,6 +246,23 @@ public struct CapsuleService: Sendable {
         await touch(id)
     }
 
+    static let metricRanges: Set<String> = ["5m", "10m", "1h", "2h", "6h", "12h", "24h"]
+
+    /// The capsule's CPU, memory and disk series from its agent (running or paused; 404 otherwise).
+    public func metrics(_ principal: Principal, id: String, range: String?) async throws -> CapsuleMetrics {
+        let range = range ?? "10m"
+        guard Self.metricRanges.contains(range) else { throw ServiceError.invalid("range: must be one of 5m, 10m, 1h, 2h, 6h, 12h, 24h") }
+        let record = try await record(principal, id: id)
+        guard ["running", "paused"].contains(record.status) else {
+            throw ServiceError(.notFound, "not_found", "no metrics for a capsule that is \(record.status)")
+        }
+        let series = try await hosts.agent(for: record.hostId).metrics(id, range: range)
+        return CapsuleMetrics(sandboxID: id, range: range, points: series.points.map {
+            MetricPoint(timestampUnix: Int64($0.timestamp.timeIntervalSince1970), cpuPct: $0.cpuPercent, memBytes: $0.memoryBytes,
+                        diskBytes: $0.diskBytes)
+        })
+    }
+
     // MARK: Recovery
 
     /// At start: capsules left in a transitional state by a previous run are settled from the agent's truth.

@@ -128,3 +128,26 @@ public struct SSEEvent: Codable, Sendable, Equatable {
         self.error = error; self.sandbox = sandbox; self.timestamp = timestamp
     }
 }
+
+/// `MetricPoint`.
+public struct MetricPoint: Codable, Sendable, Equatable {
+    public var timestampUnix: Int64
+    public var cpuPct: Double
+    public var memBytes: Int64
+    public var diskBytes: Int64
+    public init(timestampUnix: Int64, cpuPct: Double, memBytes: Int64, diskBytes: Int64) {
+        self.timestampUnix = timestampUnix; self.cpuPct = cpuPct; self.memBytes = memBytes; self.diskBytes = diskBytes
+    }
+    enum CodingKeys: String, CodingKey {
+        case timestampUnix = "timestamp_unix", cpuPct = "cpu_pct", memBytes = "mem_bytes", diskBytes = "disk_bytes"
+    }
+}
+
+/// `CapsuleMetrics`.
+public struct CapsuleMetrics: Codable, Sendable {
+    public var sandboxID: String
+    public var range: String
+    public var points: [MetricPoint]
+    public init(sandboxID: String, range: String, points: [MetricPoint]) { self.sandboxID = sandboxID; self.range = range; self.points = points }
+    enum CodingKeys: String, CodingKey { case sandboxID = "sandbox_id", range, points }
+}
