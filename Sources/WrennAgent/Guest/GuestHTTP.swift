@@ -82,7 +82,8 @@ public enum GuestHTTP {
     }
 }
 
-/// Forwards inbound bytes to an AsyncStream, finishing it when the connection closes.
+/// Forwards inbound bytes to an AsyncStream, finishing it when the connection closes (the guest HTTP client and
+/// the QMP client both read sockets through it).
 final class ByteStreamHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     private let continuation: AsyncStream<[UInt8]>.Continuation

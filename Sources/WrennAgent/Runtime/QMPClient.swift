@@ -31,7 +31,7 @@ public actor QMPClient {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(QMPInboundHandler(continuation: continuation))
+                            try channel.pipeline.syncOperations.addHandler(ByteStreamHandler(continuation: continuation))
                         }
                     }
                     .connect(unixDomainSocketPath: path).get()
@@ -156,30 +156,5 @@ public actor QMPClient {
     /// Closes the socket.
     public func close() async {
         try? await channel.close()
-    }
-}
-
-/// Forwards socket bytes into an AsyncStream consumed by ``QMPClient``.
-final class QMPInboundHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let continuation: AsyncStream<[UInt8]>.Continuation
-
-    init(continuation: AsyncStream<[UInt8]>.Continuation) {
-        self.continuation = continuation
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = Self.unwrapInboundIn(data)
-        if let bytes = buffer.readBytes(length: buffer.readableBytes) { continuation.yield(bytes) }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        continuation.finish()
-        context.close(promise: nil)
     }
 }
