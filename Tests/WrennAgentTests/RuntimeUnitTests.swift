@@ -17,7 +17,7 @@ struct RuntimeUnitTests {
         #expect(SlotAddressing(pool: "banana") == nil)
     }
 
-    @Test func allocatorHandsOutLowestFreeSlot() {
+    @Test func allocatorRotatesThroughFreeSlots() {
         var allocator = SlotAllocator(maxSlot: 3, used: [2])
         #expect(allocator.allocate() == 1)
         #expect(allocator.allocate() == 3)
@@ -25,6 +25,15 @@ struct RuntimeUnitTests {
         allocator.release(2)
         #expect(allocator.allocate() == 2)
         #expect(allocator.claim(2) == false)
+        // A freed slot is not the next one handed out while others are free.
+        var rotating = SlotAllocator(maxSlot: 4)
+        let first = rotating.allocate()
+        #expect(first == 1)
+        rotating.release(1)
+        #expect(rotating.allocate() == 2)
+        #expect(rotating.allocate() == 3)
+        #expect(rotating.allocate() == 4)
+        #expect(rotating.allocate() == 1) // wraps around to the freed slot last
     }
 
     @Test func networkPlanUsesArgvAndNoEgress() throws {

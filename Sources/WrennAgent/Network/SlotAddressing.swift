@@ -44,12 +44,18 @@ public struct SlotAddressing: Sendable, Equatable {
     public static let tapMAC = "02:fc:00:00:00:06"
 }
 
-/// Lowest-free slot allocation.
+/// Round-robin slot allocation: a freed slot is handed out again only after every other free slot has been.
+///
+/// Lowest-free reuse gave a new capsule the address of the one just destroyed, so a keep-alive connection the agent
+/// still pooled to the old capsule's envd hit the new VM and was reset (seen as "envd unreachable" on the first exec
+/// after a destroy + create). Rotating through the pool lets such connections idle out long before reuse.
 public struct SlotAllocator: Sendable {
     /// Slots in use.
     public private(set) var used: Set<Int>
     /// Highest slot number.
     public let maxSlot: Int
+    /// Where the next search starts.
+    private var next = 1
 
     /// Creates an allocator for slots `1...maxSlot` with some already in use.
     public init(maxSlot: Int, used: Set<Int> = []) {
@@ -57,12 +63,15 @@ public struct SlotAllocator: Sendable {
         self.used = used
     }
 
-    /// Takes the lowest free slot, or `nil` when all are in use.
+    /// Takes the next free slot after the last one handed out (wrapping), or `nil` when all are in use.
     public mutating func allocate() -> Int? {
-        guard used.count < maxSlot else { return nil }
-        for slot in 1...maxSlot where !used.contains(slot) {
-            used.insert(slot)
-            return slot
+        guard used.count < maxSlot, maxSlot > 0 else { return nil }
+        for offset in 0..<maxSlot {
+            let slot = (next - 1 + offset) % maxSlot + 1
+            if used.insert(slot).inserted {
+                next = slot % maxSlot + 1
+                return slot
+            }
         }
         return nil
     }
