@@ -28,10 +28,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "$want_test" = 1 ]; then
-  python3 - <<'PY' 2>/dev/null || { echo "==> pip install aiosmtpd PyYAML"; python3 -m pip install -q aiosmtpd PyYAML 2>&1 | grep -v "Running pip as the 'root' user" || true; }
-import aiosmtpd, yaml
-PY
+if [ "$want_test" = 1 ] && ! python3 -c 'import aiosmtpd, yaml' 2>/dev/null; then
+  # pip first (a pyenv or venv python); Debian's own python refuses plain pip (PEP 668), so fall back to
+  # --break-system-packages, then to Debian's packages of the same libraries.
+  echo "==> installing aiosmtpd and PyYAML for $(command -v python3)"
+  python3 -m pip install -q aiosmtpd PyYAML 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages aiosmtpd PyYAML 2>/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd python3-yaml >/dev/null; }
+  python3 -c 'import aiosmtpd, yaml' || { echo "error: could not install aiosmtpd and PyYAML for python3" >&2; exit 1; }
 fi
 if ! command -v swift >/dev/null 2>&1; then
   if [ -x /opt/swift/usr/bin/swift ]; then echo "note: add /opt/swift/usr/bin to PATH"; else echo "error: Swift 6.x toolchain not found (swift on PATH)" >&2; exit 1; fi
