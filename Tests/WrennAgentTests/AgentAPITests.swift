@@ -318,24 +318,26 @@ struct AgentAPITests {
         }
         defer { Task { await agent.shutdown() } }
         let idle = Self.id("idle"), pinged = Self.id("ping"), busy = Self.id("busy"), forever = Self.id("never")
+        // Timeouts leave seconds of slack: the full suite runs this beside QEMU guests that load both cores, and a
+        // capsule whose timer ran out before the test reached it would fail for the wrong reason.
+        // A 5 s foreground exec on `busy` (timeout 3 s), started right after its create, must finish: in-flight
+        // requests hold the capsule.
+        #expect(try await agent.create(busy, timeoutSec: 3).status == 201)
+        async let longExec = agent.request(.POST, "/v1/capsules/\(busy)/envd/exec", json: ExecRequest(cmd: "sleep", args: ["5"]))
+        #expect(try await agent.create(pinged, timeoutSec: 4).status == 201)
         #expect(try await agent.create(idle, timeoutSec: 1).status == 201)
-        #expect(try await agent.create(pinged, timeoutSec: 2).status == 201)
-        #expect(try await agent.create(busy, timeoutSec: 1).status == 201)
         #expect(try await agent.create(forever, timeoutSec: 0).status == 201)
-
-        // A 2.5 s foreground exec on `busy` (timeout 1 s) must finish: in-flight requests hold the capsule.
-        async let longExec = agent.request(.POST, "/v1/capsules/\(busy)/envd/exec", json: ExecRequest(cmd: "sleep", args: ["2.5"]))
-        // `pinged` gets a ping every 400 ms for 3 s.
-        for _ in 0..<8 {
+        // `pinged` (timeout 4 s) gets a ping every 500 ms for 6 s.
+        for _ in 0..<12 {
             #expect(try await agent.request(.POST, "/v1/capsules/\(pinged)/ping").status == 204)
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(500))
         }
         let execReply = try await longExec
         #expect(execReply.status == 200, "exec was interrupted: \(execReply.text)")
         #expect(try await Self.status(agent, pinged) == .running)
 
         // `idle` was paused long ago; the event arrives after two refused deliveries.
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(30)
         while !sink.events.contains(where: { $0.capsuleID == idle }) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
