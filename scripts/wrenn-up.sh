@@ -19,8 +19,8 @@ else
   scripts/install-deps.sh
   echo "==> swift build -c release (wrenn, wrenn-envd; a first build takes several minutes)"
   swift build -c release --static-swift-stdlib --product wrenn-envd
-  swift build -c release --product wrenn
-  bin=$(swift build -c release --show-bin-path)/wrenn
+  swift build -c release --static-swift-stdlib --product wrenn
+  bin=$(swift build -c release --static-swift-stdlib --show-bin-path)/wrenn
   if [ "${1:-}" = "--foreground" ]; then
     exec "$bin" dev --listen "$listen" --data-dir "$WRENN_DIR"
   fi
