@@ -15,11 +15,6 @@ public struct EventLog: Sendable {
         try await EventRepository.append(team: team, kind: event.event, payload: payload, at: event.timestamp.millis, sql)
     }
 
-    /// Appends outside a caller's transaction.
-    func append(_ event: SSEEvent, team: String) async throws {
-        try await database.read { sql in try await append(event, team: team, sql) }
-    }
-
     /// The team's events after `seq`, oldest first.
     func events(after seq: Int64, team: String, limit: Int = 500) async throws -> [EventRecord] {
         try await database.read { sql in try await EventRepository.after(seq: seq, team: team, limit: limit, sql) }

@@ -52,8 +52,6 @@ struct MultipartStreamParser {
         return nil
     }
 
-    var isFinished: Bool { state == .done }
-
     /// Consumes `chunk` and returns the events it completes.
     mutating func feed(_ chunk: ByteBuffer) throws -> [Event] {
         buffer.append(contentsOf: chunk.readableBytesView)

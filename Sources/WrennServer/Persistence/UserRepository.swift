@@ -44,10 +44,6 @@ enum UserRepository {
         try await sql.raw("SELECT COUNT(*) AS n FROM users WHERE status = 'active'").first(decodingColumn: "n", as: Int64.self) ?? 0
     }
 
-    static func countAdmins(_ sql: any SQLDatabase) async throws -> Int64 {
-        try await sql.raw("SELECT COUNT(*) AS n FROM users WHERE is_admin = 1 AND status = 'active'").first(decodingColumn: "n", as: Int64.self) ?? 0
-    }
-
     /// Active users whose email starts with `prefix` (LIKE wildcards in the prefix are escaped).
     static func search(emailPrefix prefix: String, limit: Int, _ sql: any SQLDatabase) async throws -> [UserRecord] {
         let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\")

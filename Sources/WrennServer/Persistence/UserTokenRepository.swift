@@ -23,13 +23,6 @@ enum UserTokenRepository {
         return token
     }
 
-    static func latest(user: String, purpose: Purpose, _ sql: any SQLDatabase) async throws -> UserTokenRecord? {
-        try await sql.raw("""
-            SELECT token_hash, user_id, purpose, created_at, expires_at, used_at FROM user_tokens
-            WHERE user_id = \(bind: user) AND purpose = \(bind: purpose.rawValue) ORDER BY created_at DESC LIMIT 1
-            """).row(UserTokenRecord.self)
-    }
-
     static func invalidateAll(user: String, purpose: Purpose, now: Int64, _ sql: any SQLDatabase) async throws {
         try await sql.raw("UPDATE user_tokens SET used_at = \(bind: now) WHERE user_id = \(bind: user) AND purpose = \(bind: purpose.rawValue) AND used_at IS NULL").run()
     }

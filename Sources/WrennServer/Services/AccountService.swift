@@ -116,14 +116,13 @@ public struct AccountService: Sendable {
 
     /// Revokes the calling session.
     public func logout(_ principal: Principal) async throws {
-        let user = try principal.requireUser()
+        _ = try principal.requireUser()
         guard let sessionID = principal.sessionID else { throw ServiceError.unauthorized() }
         let now = clock.now().millis
         try await database.transaction { sql in
             try await SessionRepository.revoke(id: sessionID, at: now, sql)
             try await audit.record(.init(team: principal.teamID, actor: principal.actor, resourceType: "session", resourceID: sessionID,
                                          action: "logout", scope: "user"), sql)
-            _ = user
         }
     }
 
