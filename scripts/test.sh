@@ -9,6 +9,13 @@ export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh --test
 WRENN_TEST_POSTGRES_URL=$(scripts/postgres-test-server.sh)
 export WRENN_TEST_POSTGRES_URL
+case "$WRENN_TEST_POSTGRES_URL" in
+  postgres://*[![:space:]]) ;;
+  *) echo "scripts/postgres-test-server.sh printed more than a URL: $WRENN_TEST_POSTGRES_URL" >&2; exit 1 ;;
+esac
+if [ "$(printf '%s\n' "$WRENN_TEST_POSTGRES_URL" | wc -l)" -ne 1 ]; then
+  echo "scripts/postgres-test-server.sh printed more than a URL: $WRENN_TEST_POSTGRES_URL" >&2; exit 1
+fi
 echo "==> PostgreSQL for tests: $WRENN_TEST_POSTGRES_URL"
 echo "==> swift build -c release --static-swift-stdlib --product wrenn-envd (the envd baked into the QEMU test image)"
 swift build -c release --static-swift-stdlib --product wrenn-envd

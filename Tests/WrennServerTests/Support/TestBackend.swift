@@ -26,8 +26,9 @@ enum TestBackend: String, CaseIterable, Sendable {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             return ("sqlite://" + dir.appendingPathComponent("wrenn.db").path, { try? FileManager.default.removeItem(at: dir) })
         case .postgres:
-            guard let admin = Self.postgresAdminURL, var components = URLComponents(string: admin) else {
-                throw TestBackendError("WRENN_TEST_POSTGRES_URL is not set")
+            guard let admin = Self.postgresAdminURL else { throw TestBackendError("WRENN_TEST_POSTGRES_URL is not set") }
+            guard var components = URLComponents(string: admin), components.host != nil else {
+                throw TestBackendError("WRENN_TEST_POSTGRES_URL is not a postgres URL: \(admin.debugDescription)")
             }
             let name = "wrenn_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
             try await Self.adminExecute(admin, "CREATE DATABASE \(name)")
