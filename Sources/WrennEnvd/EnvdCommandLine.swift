@@ -3,7 +3,7 @@ import Foundation
 /// Parses envd's flags and environment into a configuration (shared by `wrenn-envd` and `wrenn envd`).
 ///
 /// Flags: `--host`, `--port`, `--token`, `--token-file`, `--capsule-id`, `--default-user`, `--env KEY=VALUE`
-/// (repeatable), `--pty-ping-seconds`, `--exit-on-stdin-close`. Environment fallbacks: `WRENN_ENVD_HOST`,
+/// (repeatable), `--pty-ping-seconds`, `--resolv-conf PATH`, `--exit-on-stdin-close`. Environment fallbacks: `WRENN_ENVD_HOST`,
 /// `WRENN_ENVD_PORT`, `WRENN_ENVD_TOKEN`, `WRENN_ENVD_TOKEN_FILE`, `WRENN_CAPSULE_ID`, `WRENN_ENVD_DEFAULT_USER`
 /// (or `WRENN_DEFAULT_USER`); last resort for the token: `wrenn.envd_token=` on the kernel command line.
 public struct EnvdCommandLine: Sendable {
@@ -19,7 +19,7 @@ public struct EnvdCommandLine: Sendable {
     public static let usage = """
         usage: wrenn-envd [--host ADDR] [--port N] (--token T | --token-file PATH) [--capsule-id ID]
                           [--default-user NAME] [--env KEY=VALUE]... [--pty-ping-seconds N]
-                          [--log-level LEVEL] [--exit-on-stdin-close]
+                          [--resolv-conf PATH] [--log-level LEVEL] [--exit-on-stdin-close]
         """
 
     /// Parses `arguments` (without the program name); throws a message suitable for stderr.
@@ -36,6 +36,7 @@ public struct EnvdCommandLine: Sendable {
         var ping: Duration = .seconds(30)
         var exitOnStdinClose = false
         var logLevel: String?
+        var resolvConf: String?
 
         var rest = arguments[...]
         func value(_ flag: String) throws(EnvdCommandLineError) -> String {
@@ -71,6 +72,7 @@ public struct EnvdCommandLine: Sendable {
                 }
                 ping = .milliseconds(Int(s * 1000))
             case "--log-level": logLevel = try value(flag)
+            case "--resolv-conf": resolvConf = try value(flag)
             case "--exit-on-stdin-close": exitOnStdinClose = true
             case "-h", "--help": throw EnvdCommandLineError(message: usage)
             default: throw EnvdCommandLineError(message: "unknown argument \(argument)\n\(usage)")
@@ -88,10 +90,11 @@ public struct EnvdCommandLine: Sendable {
         guard let token, !token.isEmpty else {
             throw EnvdCommandLineError(message: "a bearer token is required (--token or --token-file)\n\(usage)")
         }
-        let configuration = EnvdConfiguration(
+        var configuration = EnvdConfiguration(
             host: host, port: port, accessToken: token, capsuleID: capsuleID,
             defaultUser: defaultUser.flatMap { $0.isEmpty ? nil : $0 }, defaultEnv: env, ptyPingInterval: ping
         )
+        if let resolvConf { configuration.resolvConfPath = resolvConf }
         return EnvdCommandLine(configuration: configuration, exitOnStdinClose: exitOnStdinClose, logLevel: logLevel)
     }
 }

@@ -21,6 +21,9 @@ public struct EnvdConfiguration: Sendable {
     public var exitedRetention: Duration
     /// Version reported by `GET /health`.
     public var version: String
+    /// The resolver file `POST /snapshot/restored` rewrites when it carries `nameservers` (`--resolv-conf`;
+    /// tests point it at a temporary file, since envd runs on the host there).
+    public var resolvConfPath: String = "/etc/resolv.conf"
 
     /// Creates a configuration; only the token is required.
     public init(

@@ -24,7 +24,7 @@ struct EnvdServices: Sendable {
         self.ptys = PTYManager(table: table, identity: identity, limits: configuration.limits, logger: logger)
         self.files = FileService(identity: identity, limits: configuration.limits)
         self.metrics = GuestMetrics()
-        self.snapshot = SnapshotHooks(identity: identity, logger: logger)
+        self.snapshot = SnapshotHooks(identity: identity, resolvConfPath: configuration.resolvConfPath, logger: logger)
     }
 
     /// Drops exited processes and sessions older than the retention.

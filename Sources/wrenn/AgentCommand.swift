@@ -27,6 +27,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Data directory (overrides WRENN_DIR).")
     var dataDir: String?
 
+    @Flag(inversion: .prefixedNo, help: "Give capsules outbound network through this host's NAT (DNS: the host's non-loopback nameservers). Inbound new connections from capsules to the host, and capsule-to-capsule traffic, are always dropped.")
+    var egress = true
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let logger = Logging.bootstrapped(label: "wrenn.agent", level: env["WRENN_LOG_LEVEL"] ?? "info")
@@ -41,8 +44,9 @@ struct AgentCommand: AsyncParsableCommand {
         guard let network = NetworkConfig(namePrefix: prefix, pool: pool) else {
             throw ValidationError("WRENN_NETWORK_POOL must be an IPv4 CIDR (/8–/28) and WRENN_NETWORK_PREFIX at most 6 letters, digits or '-'")
         }
-        let runtime = QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: dataDirectory, network: network),
-                                         logger: Logger(label: "wrenn.runtime"))
+        var runtimeConfig = RuntimeConfig(dataDirectory: dataDirectory, network: network)
+        runtimeConfig.egressDefault = egress
+        let runtime = QemuMicrovmRuntime(config: runtimeConfig, logger: Logger(label: "wrenn.runtime"))
         let agent = AgentServer(
             configuration: AgentServerConfiguration(
                 host: host, port: port, token: token, dataDirectory: dataDirectory,

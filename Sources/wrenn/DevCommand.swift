@@ -19,6 +19,8 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "Host agent listen address (host:port).") var agentListen: String = "127.0.0.1:9725"
     @Option(help: "Data directory.") var dataDir: String = "/var/lib/wrenn"
     @Flag(help: "Run the control plane only (no host agent, no image): accounts and API keys, but no capsules.") var noAgent = false
+    @Flag(inversion: .prefixedNo, help: "Give capsules outbound network through this host's NAT (DNS: the host's non-loopback nameservers). Inbound new connections from capsules to the host, and capsule-to-capsule traffic, are always dropped.")
+    var egress = true
 
     func run() async throws {
         var env = ProcessInfo.processInfo.environment
@@ -38,7 +40,9 @@ struct DevCommand: AsyncParsableCommand {
             env["WRENN_AGENT_TOKEN"] = token
             try await Self.ensureImage(dataDirectory: data, logger: logger)
             guard let network = NetworkConfig() else { throw ValidationError("invalid default network configuration") }
-            let runtime = QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: data, network: network), logger: Logger(label: "wrenn.runtime"))
+            var runtimeConfig = RuntimeConfig(dataDirectory: data, network: network)
+            runtimeConfig.egressDefault = egress
+            let runtime = QemuMicrovmRuntime(config: runtimeConfig, logger: Logger(label: "wrenn.runtime"))
             let controlPlane = "http://" + (env["WRENN_LISTEN_ADDR"] ?? listen).replacingOccurrences(of: "0.0.0.0", with: "127.0.0.1")
             services.append(AgentServer(
                 configuration: AgentServerConfiguration(host: agentHost, port: agentPort, token: token, dataDirectory: data,

@@ -54,6 +54,40 @@ struct RuntimeUnitTests {
         #expect(NetworkConfig(namePrefix: "toolong-prefix") == nil)
     }
 
+    @Test func egressAddsARouteOutAndMasqueradeInsideTheNamespaceOnly() throws {
+        let config = try #require(NetworkConfig(namePrefix: "wt-", pool: "10.201.0.0/16"))
+        let plain = NetworkPlan.setup(config, slot: 7)
+        let egress = NetworkPlan.setup(config, slot: 7, egress: true)
+        #expect(Array(egress.prefix(plain.count)) == plain)
+        #expect(egress.contains(["ip", "-n", "wt-ns-7", "route", "add", "default", "via", "10.201.0.29"]))
+        #expect(egress.contains(["ip", "netns", "exec", "wt-ns-7", "iptables", "-w", "-t", "nat", "-A", "POSTROUTING",
+                                 "-o", "veth0", "-s", "169.254.0.21", "-j", "MASQUERADE"]))
+    }
+
+    @Test func hostGuardsDropInboundAndCrossCapsuleAndMasqueradeThePool() throws {
+        let config = try #require(NetworkConfig(namePrefix: "wt-", pool: "10.201.0.0/16"))
+        #expect(NetworkPlan.guardChains(config) == ("WT-IN", "WT-FWD", "WT-NAT"))
+        let rules = NetworkPlan.hostGuards(config)
+        let argvs = rules.map(\.argv)
+        #expect(argvs.contains(["iptables", "-w", "-A", "WT-IN", "-i", "wt-v+", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP"]))
+        #expect(argvs.contains(["iptables", "-w", "-A", "WT-FWD", "-i", "wt-v+", "-o", "wt-v+", "-j", "DROP"]))
+        #expect(argvs.contains(["iptables", "-w", "-t", "nat", "-A", "WT-NAT", "-s", "10.201.0.0/16", "!", "-d", "10.201.0.0/16", "-j", "MASQUERADE"]))
+        // The capsule-to-capsule drop comes before the accept of capsule traffic.
+        let drop = try #require(argvs.firstIndex { $0.contains("DROP") && $0.contains("WT-FWD") })
+        let accept = try #require(argvs.firstIndex { $0.contains("ACCEPT") && $0.contains("WT-FWD") })
+        #expect(drop < accept)
+        // Only chain creation may fail (the chain exists on a restart).
+        #expect(rules.filter(\.ignoreFailure).allSatisfy { $0.argv.contains("-N") })
+        #expect(NetworkPlan.guardJumps(config).map(\.chain) == ["INPUT", "FORWARD", "POSTROUTING"])
+    }
+
+    @Test func upstreamNameserversSkipLoopbackStubs() {
+        let text = "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example\nnameserver ::1\nnameserver fe80::1%eth0\nnameserver 10.0.0.2\nnameserver 8.8.8.8\nnameserver 9.9.9.9\nnameserver 1.1.1.1\n"
+        #expect(HostFacts.upstreamNameservers(resolvConf: text) == ["10.0.0.2", "8.8.8.8", "9.9.9.9"])
+        #expect(HostFacts.upstreamNameservers(resolvConf: "nameserver 127.0.0.1\n").isEmpty)
+        #expect(HostFacts.upstreamNameservers(resolvConf: nil).isEmpty)
+    }
+
     @Test func microvmArgvHasMemoryFileSerialQmpAndIncoming() {
         var machine = QemuMachine(
             accelerator: .tcg, vcpus: 2, memoryMiB: 512, memoryFile: "/d/memory.ram", kernel: "/i/vmlinux",

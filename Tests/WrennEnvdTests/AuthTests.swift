@@ -62,4 +62,31 @@ struct AuthTests {
         #expect(response.stdout == "cl-restoredclone yes\n")
         #expect(response.sandboxId == "cl-restoredclone")
     }
+
+    @Test("restore with nameservers rewrites the resolver file; anything but IP literals is refused and changes nothing")
+    func restoreWritesNameservers() async throws {
+        let resolv = FileManager.default.temporaryDirectory.appendingPathComponent("envd-resolv-\(UUID().uuidString)").path
+        try "nameserver 192.0.2.1\n".write(toFile: resolv, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: resolv) }
+        let envd = try await EnvdProcess.start(extraArguments: ["--resolv-conf", resolv])
+        let client = EnvdClient(envd)
+
+        let injected = try await client.post("/snapshot/restored", json: EnvdRestoreRequest(nameservers: ["1.1.1.1\nsearch evil"]))
+        #expect(injected.status == 400)
+        #expect(try injected.decode(ErrorEnvelope.self).error.message.contains("not an IP address"))
+        let tooMany = try await client.post("/snapshot/restored", json: EnvdRestoreRequest(nameservers: ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]))
+        #expect(tooMany.status == 400)
+        #expect(try String(contentsOfFile: resolv, encoding: .utf8) == "nameserver 192.0.2.1\n")
+
+        let ok = try await client.post("/snapshot/restored", json: EnvdRestoreRequest(nameservers: ["198.51.100.7", "2001:db8::53"]))
+        #expect(ok.status == 200)
+        let text = try String(contentsOfFile: resolv, encoding: .utf8)
+        #expect(text.contains("nameserver 198.51.100.7\nnameserver 2001:db8::53\n"))
+        #expect(!text.contains("192.0.2.1"))
+
+        // Without nameservers the file is left alone.
+        let plain = try await client.post("/snapshot/restored", json: EnvdRestoreRequest(hostname: nil))
+        #expect(plain.status == 200)
+        #expect(try String(contentsOfFile: resolv, encoding: .utf8) == text)
+    }
 }

@@ -89,7 +89,7 @@ struct CapsuleRoutes: Sendable {
         let token = GuestSecrets.hex()
         let info = try await services.runtime.create(CapsuleRequest(
             id: body.id, template: body.template, vcpus: body.vcpus, memoryMiB: body.memoryMB, diskMiB: body.diskSizeMB,
-            hostname: nil, accessToken: token))
+            hostname: nil, accessToken: token, egress: body.egress))
         services.activity.touch(body.id)
         let version = await envdVersion(info)
         if let version { await services.facts.sawEnvd(version: version) }

@@ -32,6 +32,8 @@ public struct CapsuleRecord: Codable, Sendable, Equatable {
     public var updatedAt: Double
     /// Last failure, if the capsule is in `error` or an operation failed.
     public var lastError: String?
+    /// Outbound network through the host's NAT (`nil` in records written before egress existed: off).
+    public var egress: Bool?
 }
 
 /// Public view of a capsule.

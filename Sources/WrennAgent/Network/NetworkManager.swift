@@ -20,9 +20,11 @@ public actor NetworkManager {
         self.logger = logger
     }
 
-    /// Installs the pool blackhole route and removes stale namespaces/veths of this prefix whose slots are not in `keeping`.
+    /// Installs the pool blackhole route and the host guards, and removes stale namespaces/veths of this prefix
+    /// whose slots are not in `keeping`.
     public func start(keeping: Set<Int>) async throws {
         try await Command(NetworkPlan.blackhole(config)[0], Array(NetworkPlan.blackhole(config).dropFirst())).check()
+        try await installHostGuards()
         for slot in keeping { allocator.claim(slot) }
         for slot in try await existingSlots() where !keeping.contains(slot) {
             logger.info("removing stale capsule network", metadata: ["slot": "\(slot)"])
@@ -50,11 +52,28 @@ public actor NetworkManager {
         return slots
     }
 
-    /// Allocates the lowest free slot and builds its network.
-    public func allocate() async throws -> Int {
+    /// Root-namespace filter and NAT rules (``NetworkPlan/hostGuards(_:)``); idempotent.
+    private func installHostGuards() async throws {
+        for step in NetworkPlan.hostGuards(config) {
+            let command = Command(step.argv[0], Array(step.argv.dropFirst()))
+            if step.ignoreFailure { _ = try? await command.run() } else { try await command.check() }
+        }
+        for jump in NetworkPlan.guardJumps(config) {
+            let present = try await Command("iptables", ["-w", "-t", jump.table, "-C", jump.chain, "-j", jump.target]).run()
+            if present.status != 0 {
+                try await Command("iptables", ["-w", "-t", jump.table, "-I", jump.chain, "1", "-j", jump.target]).check()
+            }
+        }
+    }
+
+    /// Whether the host forwards IPv4 already (turned on lazily, by the first capsule with egress).
+    private var forwardingEnabled = false
+
+    /// Allocates the lowest free slot and builds its network; `egress` gives the guest a NAT route out.
+    public func allocate(egress: Bool = false) async throws -> Int {
         guard let slot = allocator.allocate() else { throw RuntimeError.noFreeSlot }
         do {
-            try await setup(slot: slot)
+            try await setup(slot: slot, egress: egress)
         } catch {
             await teardownCommands(slot: slot)
             allocator.release(slot)
@@ -64,17 +83,21 @@ public actor NetworkManager {
     }
 
     /// Makes sure slot `slot` (already owned by a capsule) has its network, rebuilding it if it was lost.
-    public func ensure(slot: Int) async throws {
+    public func ensure(slot: Int, egress: Bool = false) async throws {
         allocator.claim(slot)
         let exists = try await Command("ip", ["netns", "list"]).check().stdoutText
             .split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == config.namespace(slot: slot) }
         if exists { return }
         await teardownCommands(slot: slot)
-        try await setup(slot: slot)
+        try await setup(slot: slot, egress: egress)
     }
 
-    private func setup(slot: Int) async throws {
-        for argv in NetworkPlan.setup(config, slot: slot) {
+    private func setup(slot: Int, egress: Bool) async throws {
+        if egress, !forwardingEnabled {
+            try await Command("sysctl", ["-qw", "net.ipv4.ip_forward=1"]).check()
+            forwardingEnabled = true
+        }
+        for argv in NetworkPlan.setup(config, slot: slot, egress: egress) {
             try await Command(argv[0], Array(argv.dropFirst())).check()
         }
     }

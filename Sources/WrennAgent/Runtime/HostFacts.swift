@@ -19,4 +19,19 @@ public enum HostFacts {
         close(fd)
         return true
     }
+
+    /// The host's DNS servers that a guest can use through NAT: `nameserver` lines of `resolvConf` that are not
+    /// loopback (a local stub such as systemd-resolved's 127.0.0.53 is unreachable from a capsule), at most 3.
+    public static func upstreamNameservers(resolvConf: String? = try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) -> [String] {
+        guard let resolvConf else { return [] }
+        var servers: [String] = []
+        for line in resolvConf.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, fields[0] == "nameserver" else { continue }
+            let address = String(fields[1])
+            if address.hasPrefix("127.") || address == "::1" || address.contains("%") { continue }
+            if servers.count < 3, !servers.contains(address) { servers.append(address) }
+        }
+        return servers
+    }
 }

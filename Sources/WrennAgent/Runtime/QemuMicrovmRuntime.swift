@@ -76,7 +76,7 @@ public actor QemuMicrovmRuntime: Runtime {
         }
         try await network.start(keeping: Set(records.values.map(\.slot)))
         for record in records.values where record.state == .running {
-            try? await network.ensure(slot: record.slot)
+            try? await network.ensure(slot: record.slot, egress: record.egress ?? false)
         }
         started = true
     }
@@ -283,7 +283,7 @@ public actor QemuMicrovmRuntime: Runtime {
         var record = CapsuleRecord(
             id: request.id, template: template.name, slot: 0, state: .creating, machine: machine,
             diskMiB: max(request.diskMiB, template.diskVirtualMiB), accessToken: request.accessToken ?? GuestSecrets.hex(), hostname: request.hostname ?? request.id,
-            pid: nil, createdAt: now, updatedAt: now, lastError: nil)
+            pid: nil, createdAt: now, updatedAt: now, lastError: nil, egress: request.egress ?? config.egressDefault)
         records[request.id] = record
         do {
             try? fm.removeItem(atPath: layout.directory)
@@ -293,7 +293,8 @@ public actor QemuMicrovmRuntime: Runtime {
             let t0 = clock.now
             let network = self.network
             let diskMiB = record.diskMiB
-            async let slotResult = Self.capture { try await network.allocate() }
+            let egress = record.egress ?? false
+            async let slotResult = Self.capture { try await network.allocate(egress: egress) }
             async let overlayResult = Self.capture {
                 try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: diskMiB)
             }
@@ -360,8 +361,9 @@ public actor QemuMicrovmRuntime: Runtime {
         let deadline = ContinuousClock.now + config.restoreTimeout
         while true {
             do {
-                try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken,
-                                         request: GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token))
+                var identity = GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token)
+                if record.egress == true, !config.guestNameservers.isEmpty { identity.nameservers = config.guestNameservers }
+                try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken, request: identity)
                 break
             } catch let error as RuntimeError {
                 throw error
@@ -481,7 +483,7 @@ public actor QemuMicrovmRuntime: Runtime {
         records[id] = record
         try? layout.save(record)
         do {
-            try await network.ensure(slot: record.slot)
+            try await network.ensure(slot: record.slot, egress: record.egress ?? false)
             try await restore(&record, stateFile: layout.state, savedToken: record.accessToken ?? "", hostname: record.hostname ?? id)
             // The guest runs again, so the saved device state no longer matches the RAM file: drop it, so a
             // later failed pause can never be "resumed" from stale state.

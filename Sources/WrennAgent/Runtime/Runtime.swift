@@ -39,10 +39,12 @@ public struct CapsuleRequest: Sendable, Equatable {
     public var hostname: String?
     /// envd bearer token handed to the guest on re-identify.
     public var accessToken: String?
+    /// Outbound network through the host's NAT; `nil` takes ``RuntimeConfig/egressDefault``.
+    public var egress: Bool?
 
     /// Creates a request with the spec's defaults (1 vCPU, 512 MiB, 5120 MiB disk).
     public init(id: String, template: String = "minimal", vcpus: Int = 1, memoryMiB: Int = 512, diskMiB: Int = 5120,
-                hostname: String? = nil, accessToken: String? = nil) {
+                hostname: String? = nil, accessToken: String? = nil, egress: Bool? = nil) {
         self.id = id
         self.template = template
         self.vcpus = vcpus
@@ -50,5 +52,6 @@ public struct CapsuleRequest: Sendable, Equatable {
         self.diskMiB = diskMiB
         self.hostname = hostname
         self.accessToken = accessToken
+        self.egress = egress
     }
 }

@@ -16,6 +16,11 @@ public struct RuntimeConfig: Sendable {
     public var accelerator: QemuMachine.Accelerator?
     /// TCG translation-cache size for capsules (MiB), or `nil` for QEMU's default; env `WRENN_TCG_TB_MIB`.
     public var tcgTranslationCacheMiB: Int? = ProcessInfo.processInfo.environment["WRENN_TCG_TB_MIB"].flatMap(Int.init)
+    /// Whether capsules get outbound network (NAT through the host) unless their request says otherwise.
+    /// Off here (tests, library use); `wrenn agent`/`wrenn dev` turn it on unless `--no-egress`.
+    public var egressDefault = false
+    /// DNS servers given to guests with egress (default: the host's non-loopback `nameserver`s).
+    public var guestNameservers: [String] = HostFacts.upstreamNameservers()
 
     /// Creates a config.
     public init(dataDirectory: String, network: NetworkConfig, accelerator: QemuMachine.Accelerator? = nil, imagesDirectory: String? = nil) {

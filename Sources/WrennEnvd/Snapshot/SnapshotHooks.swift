@@ -6,6 +6,7 @@ import WrennWire
 /// What envd does around a pause/snapshot (`prepare`) and after a restore (`restored`).
 struct SnapshotHooks: Sendable {
     let identity: EnvdIdentity
+    let resolvConfPath: String
     let logger: Logger
 
     /// Flushes file systems so the disk image is consistent; optionally drops clean caches (smaller memory file).
@@ -34,6 +35,7 @@ struct SnapshotHooks: Sendable {
         if let token = request.accessToken, token.isEmpty {
             throw .invalid("access_token must not be empty")
         }
+        let resolver = try request.nameservers.map { servers throws(EnvdError) in try Self.resolvConf(servers) }
         var entropy: [UInt8] = []
         if let text = request.entropy {
             guard let data = Data(base64Encoded: text) else { throw .invalid("entropy must be base64") }
@@ -60,6 +62,18 @@ struct SnapshotHooks: Sendable {
 
         let reseeded = reseed(extra: entropy)
 
+        if let resolver {
+            // Atomic replace: a reader never sees a half-written file.
+            let temporary = resolvConfPath + ".wrenn-new"
+            do {
+                try Data(resolver.utf8).write(to: URL(fileURLWithPath: temporary))
+                guard rename(temporary, resolvConfPath) == 0 else { throw EnvdError.internalError("rename: \(String(cString: strerror(errno)))") }
+            } catch {
+                unlink(temporary)
+                throw .internalError("writing \(resolvConfPath): \(error)")
+            }
+        }
+
         identity.update { value in
             if let id = request.capsuleId { value.capsuleID = id }
             if let token = request.accessToken { value.accessToken = token }
@@ -72,6 +86,21 @@ struct SnapshotHooks: Sendable {
             metadata: ["capsule_id": "\(current.capsuleID ?? "-")", "clock_set": "\(clockSet)", "hostname_set": "\(hostnameSet)"]
         )
         return EnvdRestoreResponse(capsuleId: current.capsuleID, clockSet: clockSet, rngReseeded: reseeded, hostnameSet: hostnameSet)
+    }
+
+    /// The resolv.conf text for `servers`: IPv4/IPv6 literals only (nothing else can reach the file), 1–3 of them.
+    static func resolvConf(_ servers: [String]) throws(EnvdError) -> String {
+        guard (1...3).contains(servers.count) else { throw .invalid("nameservers must list 1 to 3 addresses") }
+        var text = "# written by wrenn-envd on restore\n"
+        for server in servers {
+            var v4 = in_addr()
+            var v6 = in6_addr()
+            guard inet_pton(AF_INET, server, &v4) == 1 || inet_pton(AF_INET6, server, &v6) == 1 else {
+                throw .invalid("nameservers: \(server.debugDescription) is not an IP address")
+            }
+            text += "nameserver \(server)\n"
+        }
+        return text
     }
 
     /// Mixes the host's entropy plus fresh local noise (clocks, pid, a new random block) into the kernel pool.

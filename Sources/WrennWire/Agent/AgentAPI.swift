@@ -38,12 +38,14 @@ public struct AgentCreateCapsule: Codable, Sendable, Equatable {
     public var diskSizeMB: Int
     /// Idle seconds before the agent auto-pauses the capsule; 0 = never.
     public var timeoutSec: Int
-    public init(id: String, template: String, vcpus: Int, memoryMB: Int, diskSizeMB: Int, timeoutSec: Int) {
+    /// Outbound network (NAT through the host) for this capsule; `nil` takes the agent's default (`--egress`).
+    public var egress: Bool?
+    public init(id: String, template: String, vcpus: Int, memoryMB: Int, diskSizeMB: Int, timeoutSec: Int, egress: Bool? = nil) {
         self.id = id; self.template = template; self.vcpus = vcpus; self.memoryMB = memoryMB
-        self.diskSizeMB = diskSizeMB; self.timeoutSec = timeoutSec
+        self.diskSizeMB = diskSizeMB; self.timeoutSec = timeoutSec; self.egress = egress
     }
     enum CodingKeys: String, CodingKey {
-        case id, template, vcpus, memoryMB = "memory_mb", diskSizeMB = "disk_size_mb", timeoutSec = "timeout_sec"
+        case id, template, vcpus, egress, memoryMB = "memory_mb", diskSizeMB = "disk_size_mb", timeoutSec = "timeout_sec"
     }
 }
 

@@ -69,10 +69,12 @@ public struct EnvdRestoreRequest: Codable, Sendable, Equatable {
     public var timestampMs: Int64?
     /// Base64 random bytes mixed into the kernel RNG (written to /dev/urandom) in addition to envd's own.
     public var entropy: String?
+    /// DNS servers (IP literals, at most 3) written to the guest's resolv.conf; sent for capsules with egress.
+    public var nameservers: [String]?
 
     public init(
         capsuleId: String? = nil, hostname: String? = nil, accessToken: String? = nil, defaultUser: String? = nil,
-        defaultEnv: [String: String]? = nil, timestampMs: Int64? = nil, entropy: String? = nil
+        defaultEnv: [String: String]? = nil, timestampMs: Int64? = nil, entropy: String? = nil, nameservers: [String]? = nil
     ) {
         self.capsuleId = capsuleId
         self.hostname = hostname
@@ -81,10 +83,11 @@ public struct EnvdRestoreRequest: Codable, Sendable, Equatable {
         self.defaultEnv = defaultEnv
         self.timestampMs = timestampMs
         self.entropy = entropy
+        self.nameservers = nameservers
     }
 
     enum CodingKeys: String, CodingKey {
-        case hostname, entropy
+        case hostname, entropy, nameservers
         case capsuleId = "capsule_id"
         case accessToken = "access_token"
         case defaultUser = "default_user"
