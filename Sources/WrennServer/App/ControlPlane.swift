@@ -59,7 +59,7 @@ public enum ControlPlane {
                                        onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
-        var app = Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+        var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
