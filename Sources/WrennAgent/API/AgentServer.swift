@@ -67,6 +67,7 @@ public struct AgentServer: Service {
             activity: ActivityTracker(),
             events: EventReporter(
                 url: configuration.eventsURL, token: configuration.controlPlaneToken ?? configuration.token,
+                hostSession: configuration.hostSession,
                 spoolDirectory: configuration.agentDirectory + "/events", client: client, logger: logger,
                 retryDelay: configuration.eventRetryDelay, maxRetryDelay: configuration.eventRetryMaxDelay),
             facts: HostFactsProbe(dataDirectory: configuration.dataDirectory, runtime: runtime),
@@ -120,7 +121,10 @@ public struct AgentServer: Service {
                 serverName: "wrenn-agent",
                 reuseAddress: true
             ),
-            services: [IdleReaper(services: services), services.events, services.metrics],
+            services: [IdleReaper(services: services), services.events, services.metrics]
+                + (configuration.hostSession.map { session -> [any Service] in
+                    [HeartbeatService(session: session, runtime: runtime, interval: configuration.heartbeatInterval, logger: logger)]
+                } ?? []),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("agent listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])

@@ -28,6 +28,11 @@ public struct AgentServerConfiguration: Sendable {
     public var eventRetryDelay: Duration
     /// Largest retry delay of event delivery.
     public var eventRetryMaxDelay: Duration
+    /// The agent's registration with its control plane (`wrenn agent --register`): events then carry the host JWT
+    /// (`X-Host-Token`) and the agent heartbeats every ``heartbeatInterval``. `nil` = the shared-token setup.
+    public var hostSession: HostSession? = nil
+    /// Heartbeat period when registered (30 s in production).
+    public var heartbeatInterval: Duration = .seconds(30)
 
     /// Creates a configuration; host, port and token are required, the rest has production defaults.
     public init(

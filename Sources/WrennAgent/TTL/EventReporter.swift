@@ -15,6 +15,7 @@ import WrennWire
 public actor EventReporter: Service {
     private let url: String?
     private let token: String
+    private let session: HostSession?
     private let spool: String
     private let client: HTTPClient
     private let logger: Logger
@@ -24,10 +25,12 @@ public actor EventReporter: Service {
     private var sequence = 0
 
     /// Creates the reporter; `client` is owned by the caller.
-    public init(url: String?, token: String, spoolDirectory: String, client: HTTPClient, logger: Logger,
+    /// With a `hostSession`, events carry its host JWT in `X-Host-Token` (refreshed on a 401) instead of the bearer token.
+    public init(url: String?, token: String, hostSession: HostSession? = nil, spoolDirectory: String, client: HTTPClient, logger: Logger,
                 retryDelay: Duration = .milliseconds(500), maxRetryDelay: Duration = .seconds(30)) {
         self.url = url
         self.token = token
+        self.session = hostSession
         self.spool = spoolDirectory
         self.client = client
         self.logger = logger
@@ -102,7 +105,11 @@ public actor EventReporter: Service {
         guard let url else { return .rejected }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let session {
+            request.headers.add(name: "X-Host-Token", value: session.token)
+        } else {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
@@ -110,6 +117,11 @@ public actor EventReporter: Service {
             _ = try? await response.body.collect(upTo: 64 << 10)
             let code = Int(response.status.code)
             if (200..<300).contains(code) { return .delivered }
+            if code == 401, let session {
+                // The host JWT expired or was rotated away: refresh and send again.
+                do { try await session.refresh() } catch { logger.warning("host token refresh failed", metadata: ["error": "\(error)"]) }
+                return .retry
+            }
             if (400..<500).contains(code) && code != 408 && code != 429 {
                 logger.error("control plane rejected capsule event", metadata: ["status": "\(code)"])
                 return .rejected

@@ -22,7 +22,8 @@ public enum ControlPlane {
         let mailer = Mailer(database: database, clock: clock, logger: logger, transport: transport)
         let local = config.agent.map { AgentClient(hostID: HostDirectory.localHostID, baseURL: $0.url, token: $0.token) }
         let services = ControlPlaneServices(config: config, database: database, clock: clock, mailer: mailer,
-                                            hosts: HostDirectory(local: local), logger: logger)
+                                            hosts: HostDirectory(local: local, database: database, secret: config.secret),
+                                            logger: logger)
         return Assembly(services: services, database: database, registry: PrometheusCollectorRegistry())
     }
 
@@ -43,6 +44,7 @@ public enum ControlPlane {
         FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
         HostCallbackRoutes(services: services).register(on: router)
+        HostRoutes(services: services).register(on: router)
         return router
     }
 
@@ -60,7 +62,7 @@ public enum ControlPlane {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
         var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
-                              services: [assembly.database, assembly.services.lifecycle,
+                              services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
                               logger: logger)

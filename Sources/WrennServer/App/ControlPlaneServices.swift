@@ -16,6 +16,8 @@ public struct ControlPlaneServices: Sendable {
     public let capsules: CapsuleService
     public let snapshots: SnapshotService
     public let lifecycle: LifecycleWorker
+    public let hostService: HostService
+    public let hostMonitor: HostMonitor
 
     public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, hosts: HostDirectory, logger: Logger) {
         self.config = config
@@ -41,5 +43,10 @@ public struct ControlPlaneServices: Sendable {
         self.lifecycle = lifecycle
         self.capsules = capsules
         self.snapshots = SnapshotService(database: database, clock: clock, audit: audit, events: events, capsules: capsules)
+        let reconciler = HostReconciler(database: database, clock: clock, events: events, directory: hosts, logger: logger)
+        self.hostService = HostService(database: database, clock: clock, audit: audit, events: events, directory: hosts,
+                                       tokens: HostTokens(secret: config.secret), reconciler: reconciler, worker: lifecycle, logger: logger)
+        self.hostMonitor = HostMonitor(database: database, clock: clock, audit: audit, events: events, reconciler: reconciler,
+                                       settings: config.hostMonitor, logger: logger)
     }
 }

@@ -23,6 +23,8 @@ public struct ServerConfig: Sendable {
     /// The host agent capsules run on (`WRENN_AGENT_URL` + `WRENN_AGENT_TOKEN`); nil = no capsules can start.
     public var agent: AgentSettings?
     public var logLevel: String
+    /// Host monitor timing: check interval and heartbeat timeout (90 s).
+    public var hostMonitor = HostMonitorSettings()
 
     /// SMTP delivery settings; nil means "no SMTP: write mails to the outbox table and log the link".
     public struct SMTPSettings: Sendable {

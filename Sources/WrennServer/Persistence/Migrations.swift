@@ -105,6 +105,7 @@ public enum Migrations {
                 "CREATE INDEX events_team_seq ON events (team_id, seq)",
             ]
         },
+        Migration(version: 4, name: "hosts", statements: HostRepository.schema),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, each in its own transaction.

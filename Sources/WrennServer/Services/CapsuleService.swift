@@ -45,7 +45,7 @@ public struct CapsuleService: Sendable {
         guard record.status == CapsuleStatus.running.rawValue else {
             throw ServiceError.conflict("invalid_state", "capsule \(id) is \(record.status), not running")
         }
-        return (Self.capsule(record), try hosts.agent(for: record.hostId))
+        return (Self.capsule(record), try await hosts.agent(for: record.hostId))
     }
 
     /// Records activity (exec, streams, ping): `last_active_at` = now.
@@ -81,7 +81,9 @@ public struct CapsuleService: Sendable {
             vcpus = Int(template.vcpus ?? Int64(vcpus))
             memory = Int(template.memoryMb ?? Int64(memory))
         }
-        let agent = try hosts.agentForNewCapsule()
+        let agent = try await hosts.agentForNewCapsule(
+            team: team, demand: .init(vcpus: Int64(vcpus), memoryMB: Int64(memory), diskMB: Int64(disk)),
+            requiredHost: template.type == "snapshot" ? template.hostId : nil)
         let now = clock.now()
         let record = CapsuleRecord(id: PrefixedID.make(.capsule), teamId: team, hostId: agent.hostID, template: templateName,
                                    status: CapsuleStatus.starting.rawValue, vcpus: Int64(vcpus), memoryMb: Int64(memory),
@@ -147,7 +149,7 @@ public struct CapsuleService: Sendable {
         }
         guard moved else { return }
         let actor = principal.actor
-        let agent = try? hosts.agent(for: record.hostId)
+        let agent = try? await hosts.agent(for: record.hostId)
         worker.submit { await runDestroy(id: id, team: record.teamId, agent: agent, actor: actor) }
     }
 
@@ -190,7 +192,7 @@ public struct CapsuleService: Sendable {
     func beginTransition(_ principal: Principal, id: String, from: String, to: String, action: String,
                          job: @escaping @Sendable (CapsuleRecord, AgentClient, AuditActor) async -> Void) async throws -> Capsule {
         let record = try await record(principal, id: id)
-        let agent = try hosts.agent(for: record.hostId)
+        let agent = try await hosts.agent(for: record.hostId)
         let now = clock.now()
         let updated = try await database.transaction { sql -> CapsuleRecord? in
             guard try await CapsuleRepository.transition(id: id, from: [from], to: to, at: now.millis, sql) else { return nil }
@@ -270,7 +272,7 @@ public struct CapsuleService: Sendable {
         let transitional = ["starting", "pausing", "resuming", "stopping"]
         guard let records = try? await database.read({ sql in try await CapsuleRepository.list(statuses: transitional, sql) }) else { return }
         for record in records {
-            let agent = try? hosts.agent(for: record.hostId)
+            let agent = try? await hosts.agent(for: record.hostId)
             let truth: AgentCapsule?
             do {
                 truth = try await agent?.capsule(record.id)

@@ -63,7 +63,7 @@ public struct SnapshotService: Sendable {
             throw ServiceError(.notFound, "not_found", "template \"\(name)\" not found")
         }
         guard record.teamId == team else { throw ServiceError.forbidden("platform templates cannot be deleted") }
-        if let agent = try? capsules.hosts.agent(for: record.hostId) {
+        if let agent = try? await capsules.hosts.agent(for: record.hostId) {
             do {
                 try await agent.deleteTemplate(Self.hostTemplateName(team: team, name: name))
             } catch let error as ServiceError where error.kind == .notFound {
