@@ -99,11 +99,13 @@ public struct AgentServer: Service {
         CapsuleRoutes(services: services).register(on: router)
         TemplateRoutes(services: services).register(on: router)
         EnvdProxy(services: services).register(on: router)
+        GuestPortProxy(services: services).register(on: router)
 
         let wsRouter = Router(context: AgentRequestContext.self)
         wsRouter.add(middleware: AgentErrorMiddleware())
         wsRouter.add(middleware: AgentAuthMiddleware(token: configuration.token))
         EnvdWebSocketProxy(services: services).register(on: wsRouter)
+        GuestPortProxy(services: services).registerWebSocket(on: wsRouter)
 
         let onListening = self.onListening
         let logger = self.logger

@@ -47,10 +47,10 @@ struct EnvdWebSocketProxy: Sendable {
             url = "ws://\(EnvdProxy.hostPort(target.host, target.port))\(try EnvdProxy.envdTarget(of: context.request, id: id))"
             headers[.authorization] = "Bearer \(target.token)"
         } catch let error as AgentError {
-            await fail(outbound, error)
+            await Self.fail(outbound, error)
             return
         } catch let error as RuntimeError {
-            await fail(outbound, AgentError(error))
+            await Self.fail(outbound, AgentError(error))
             return
         }
         let client = WebSocketClient(
@@ -82,7 +82,7 @@ struct EnvdWebSocketProxy: Sendable {
             close = try await client.run()
         } catch {
             logger.warning("envd WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
-            await fail(outbound, .badGateway("capsule \(id) envd WebSocket failed: \(error)"))
+            await Self.fail(outbound, .badGateway("capsule \(id) envd WebSocket failed: \(error)"))
             return
         }
         if let close, close.closeCode != .normalClosure {
@@ -91,7 +91,7 @@ struct EnvdWebSocketProxy: Sendable {
     }
 
     /// Sends the error frame and closes with 4000 + the HTTP status.
-    private func fail(_ outbound: WebSocketOutboundWriter, _ error: AgentError) async {
+    static func fail(_ outbound: WebSocketOutboundWriter, _ error: AgentError) async {
         struct ErrorFrame: Encodable { var type = "error"; var code: String; var data: String; var fatal = true }
         if let data = try? JSONEncoder().encode(ErrorFrame(code: error.code, data: error.message)) {
             try? await outbound.write(.text(String(decoding: data, as: UTF8.self)))

@@ -32,6 +32,7 @@ public enum ControlPlane {
         let router = Router(context: WrennRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(registry: assembly.registry))
         router.add(middleware: ErrorEnvelopeMiddleware())
+        router.add(middleware: PortProxyMiddleware(proxy: PortProxy(services: assembly.services)))
         router.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
         let services = assembly.services
         SystemRoutes(services: services, registry: assembly.registry).register(on: router)
@@ -51,6 +52,7 @@ public enum ControlPlane {
     /// The router consulted for WebSocket upgrades (the capsule streams); it shares the authentication middleware.
     static func makeWebSocketRouter(_ assembly: Assembly, httpRouter: Router<WrennRequestContext>) -> Router<WrennRequestContext> {
         let wsRouter = Router(context: WrennRequestContext.self)
+        wsRouter.add(middleware: PortProxyWebSocketMiddleware(proxy: PortProxy(services: assembly.services)))
         wsRouter.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
         CapsuleStreamRoutes(services: assembly.services).register(on: httpRouter, webSocketRouter: wsRouter)
         return wsRouter

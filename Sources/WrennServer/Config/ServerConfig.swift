@@ -23,6 +23,8 @@ public struct ServerConfig: Sendable {
     /// The host agent capsules run on (`WRENN_AGENT_URL` + `WRENN_AGENT_TOKEN`); nil = no capsules can start.
     public var agent: AgentSettings?
     public var logLevel: String
+    /// Host suffix of the port proxy, `{port}-{capsule_id}.<domain>` (`WRENN_PROXY_DOMAIN`); nil = the public URL's host.
+    public var proxyDomain: String? = nil
     /// Host monitor timing: check interval and heartbeat timeout (90 s).
     public var hostMonitor = HostMonitorSettings()
 
@@ -125,9 +127,11 @@ public struct ServerConfig: Sendable {
             guard let parsed = UInt8(c), (4...31).contains(parsed) else { throw ConfigError("WRENN_BCRYPT_COST must be 4…31") }
             cost = parsed
         }
-        return ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
+        var config = ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
                             publicURL: publicURL, frontendURL: value("OAUTH_REDIRECT_URL", "WRENN_FRONTEND_URL"), secret: secret,
                             smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info")
+        config.proxyDomain = value("WRENN_PROXY_DOMAIN")
+        return config
     }
 
     /// Splits `host:port` (`:8080` means all interfaces).
