@@ -28,6 +28,9 @@ struct DevCommand: AsyncParsableCommand {
         if env["WRENN_DIR"] == nil { env["WRENN_DIR"] = dataDir }
         let data = env["WRENN_DIR"] ?? dataDir
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        if env["WRENN_ENCRYPTION_KEY"] == nil { // notification channels' configs are encrypted with it
+            env["WRENN_ENCRYPTION_KEY"] = try ChannelSettings.loadOrCreateKeyFile(dataDirectory: data)
+        }
         let logger = Logging.bootstrapped(label: "wrenn.dev", level: env["LOG_LEVEL"] ?? "info")
 
         var services: [any Service] = []

@@ -45,6 +45,7 @@ public enum ControlPlane {
         FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
         HostCallbackRoutes(services: services).register(on: router)
+        ChannelRoutes(services: services).register(on: router)
         HostRoutes(services: services).register(on: router)
         return router
     }
@@ -64,12 +65,14 @@ public enum ControlPlane {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
         var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
-                              services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor,
+                              services: [assembly.database, assembly.services.lifecycle, assembly.services.channelDelivery, assembly.services.hostMonitor,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
                               logger: logger)
         app.beforeServerStarts {
             try await Migrations.apply(to: assembly.database, logger: logger)
+            try await ChannelService.checkEncryptionKey(database: assembly.database, settings: assembly.services.config.channels)
+            assembly.services.channelDelivery.markReady()
             await assembly.services.capsules.reconcileTransitional()
         }
         return app

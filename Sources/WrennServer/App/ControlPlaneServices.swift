@@ -16,6 +16,8 @@ public struct ControlPlaneServices: Sendable {
     public let capsules: CapsuleService
     public let snapshots: SnapshotService
     public let lifecycle: LifecycleWorker
+    public let channels: ChannelService
+    public let channelDelivery: ChannelDeliveryService
     public let hostService: HostService
     public let hostMonitor: HostMonitor
 
@@ -42,6 +44,9 @@ public struct ControlPlaneServices: Sendable {
         self.events = events
         self.lifecycle = lifecycle
         self.capsules = capsules
+        let sender = ChannelSender(timeout: config.channels.requestTimeout)
+        self.channels = ChannelService(database: database, clock: clock, audit: audit, settings: config.channels, sender: sender, logger: logger)
+        self.channelDelivery = ChannelDeliveryService(database: database, clock: clock, settings: config.channels, sender: sender, logger: logger)
         self.snapshots = SnapshotService(database: database, clock: clock, audit: audit, events: events, capsules: capsules)
         let reconciler = HostReconciler(database: database, clock: clock, events: events, directory: hosts, logger: logger)
         self.hostService = HostService(database: database, clock: clock, audit: audit, events: events, directory: hosts,

@@ -23,6 +23,8 @@ public struct ServerConfig: Sendable {
     /// The host agent capsules run on (`WRENN_AGENT_URL` + `WRENN_AGENT_TOKEN`); nil = no capsules can start.
     public var agent: AgentSettings?
     public var logLevel: String
+    /// Notification channels: encryption key for their configs, Telegram API base, delivery timing.
+    public var channels: ChannelSettings
     /// Host suffix of the port proxy, `{port}-{capsule_id}.<domain>` (`WRENN_PROXY_DOMAIN`); nil = the public URL's host.
     public var proxyDomain: String? = nil
     /// Host monitor timing: check interval and heartbeat timeout (90 s).
@@ -66,7 +68,7 @@ public struct ServerConfig: Sendable {
     public init(listenHost: String = "127.0.0.1", listenPort: Int = 8080, dataDirectory: String, databaseURL: String? = nil,
                 publicURL: String = "http://localhost:8080", frontendURL: String? = nil, secret: String,
                 smtp: SMTPSettings? = nil, github: OAuthProviderSettings? = nil, bcryptCost: UInt8 = 12, agent: AgentSettings? = nil,
-                logLevel: String = "info") {
+                logLevel: String = "info", channels: ChannelSettings = ChannelSettings()) {
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.dataDirectory = dataDirectory
@@ -79,6 +81,7 @@ public struct ServerConfig: Sendable {
         self.bcryptCost = bcryptCost
         self.agent = agent
         self.logLevel = logLevel
+        self.channels = channels
     }
 
     /// Whether session cookies get the `Secure` attribute (everything but a plain-http public URL).
@@ -127,9 +130,13 @@ public struct ServerConfig: Sendable {
             guard let parsed = UInt8(c), (4...31).contains(parsed) else { throw ConfigError("WRENN_BCRYPT_COST must be 4…31") }
             cost = parsed
         }
+        var channels = ChannelSettings()
+        if let key = value("WRENN_ENCRYPTION_KEY") { channels.encryptionKey = try ChannelSettings.parseKey(key) }
+        if let telegram = value("WRENN_TELEGRAM_API_URL") { channels.telegramAPIURL = telegram }
         var config = ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
                             publicURL: publicURL, frontendURL: value("OAUTH_REDIRECT_URL", "WRENN_FRONTEND_URL"), secret: secret,
-                            smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info")
+                            smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info",
+                            channels: channels)
         config.proxyDomain = value("WRENN_PROXY_DOMAIN")
         return config
     }

@@ -106,6 +106,7 @@ public enum Migrations {
             ]
         },
         Migration(version: 4, name: "hosts", statements: HostRepository.schema),
+        Migration(version: 5, name: "channels", statements: ChannelRepository.schema),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, each in its own transaction.
