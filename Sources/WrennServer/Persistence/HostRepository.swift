@@ -149,10 +149,11 @@ enum HostRepository {
         try await sql.raw("DELETE FROM hosts WHERE id = \(bind: id)").run()
     }
 
-    /// Capsule load per host and status (only capsules that hold resources).
+    /// Capsule load per host and status (only capsules that hold resources; PostgreSQL's SUM of BIGINT is NUMERIC, hence the casts).
     static func load(_ sql: any SQLDatabase) async throws -> [HostLoadRow] {
         try await sql.raw("""
-            SELECT host_id, status, SUM(vcpus) AS vcpus, SUM(memory_mb) AS memory_mb, SUM(disk_size_mb) AS disk_size_mb
+            SELECT host_id, status, CAST(SUM(vcpus) AS BIGINT) AS vcpus, CAST(SUM(memory_mb) AS BIGINT) AS memory_mb,
+                   CAST(SUM(disk_size_mb) AS BIGINT) AS disk_size_mb
             FROM capsules WHERE status NOT IN ('stopped', 'error') GROUP BY host_id, status
             """).rows(HostLoadRow.self)
     }

@@ -16,7 +16,7 @@ public struct HostService: Sendable {
     let events: EventLog
     let directory: HostDirectory
     let tokens: HostTokens
-    let reconciler: HostReconciler
+    public let reconciler: HostReconciler
     let worker: LifecycleWorker
     let logger: Logger
 
