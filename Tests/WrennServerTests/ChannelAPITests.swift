@@ -234,6 +234,33 @@ struct ChannelAPITests {
         }
     }
 
+    @Test func wireTypesMatchTheSpec() throws {
+        let schemas = try WireSchemaTests.schemas()
+        let now = Date()
+        let samples: [(String, any Encodable & Sendable)] = [
+            ("CreateChannelRequest", CreateChannelRequest(name: "n", provider: "slack", config: ["webhook_url": "u"], events: ["host.up"])),
+            ("TestChannelRequest", TestChannelRequest(provider: "slack", config: ["webhook_url": "u"])),
+            ("RotateConfigRequest", RotateChannelConfigRequest(config: ["webhook_url": "u"])),
+            ("UpdateChannelRequest", UpdateChannelRequest(name: "n", events: ["host.up"])),
+            ("ChannelResponse", ChannelResponse(id: "ch-x", teamId: "team-x", name: "n", provider: "webhook", events: ["host.up"],
+                                                createdAt: now, updatedAt: now, secret: "s")),
+        ]
+        for (name, sample) in samples {
+            let (all, required) = WireSchemaTests.properties(name, in: schemas)
+            #expect(!all.isEmpty, "\(name) is not in the spec")
+            let keys = try WireSchemaTests.keys(sample)
+            #expect(keys.subtracting(all).isEmpty, "\(name) encodes keys the spec does not have: \(keys.subtracting(all))")
+            #expect(required.subtracting(keys).isEmpty, "\(name) misses required keys: \(required.subtracting(keys))")
+        }
+        // Channel provider and event enums are the contract's.
+        let create = try #require(schemas["CreateChannelRequest"] as? [String: Any])
+        let props = try #require(create["properties"] as? [String: Any])
+        let providers = try #require((props["provider"] as? [String: Any])?["enum"] as? [String])
+        #expect(Set(providers) == Set(ChannelProvider.allCases.map(\.rawValue)))
+        let kinds = try #require(((props["events"] as? [String: Any])?["items"] as? [String: Any])?["enum"] as? [String])
+        #expect(kinds == ChannelProvider.eventKinds)
+    }
+
     @Test func encryptionKeyFormats() throws {
         let hex = String(repeating: "ab", count: 32)
         #expect(try ChannelSettings.parseKey(hex) == Data(repeating: 0xab, count: 32))

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import HummingbirdTesting
+import Logging
 import SQLKit
 import Testing
 @testable import WrennServer
@@ -147,6 +149,59 @@ struct ChannelDeliveryTests {
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(receiver.requests(path: "/webhook").count == 3)
             }
+        }
+    }
+
+    /// A control plane stopped while an event is pending delivers it after the restart, once, and repeats nothing
+    /// delivered before (the cursor and the failure count live in the database).
+    @Test(arguments: TestBackend.available)
+    func restartResumesFromThePersistedCursor(_ backend: TestBackend) async throws {
+        let receiver = ChannelReceiver()
+        try await receiver.run { base in
+            let (url, drop) = try await backend.makeDatabase()
+            let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("wrenn-data-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dataDir) }
+            let clock = ManualWallClock()
+            @Sendable func serve(_ body: @Sendable (TestControlPlane) async throws -> Void) async throws {
+                var config = ServerConfig(dataDirectory: dataDir, databaseURL: url, secret: String(repeating: "s", count: 40), bcryptCost: 4)
+                Self.configure(base)(&config)
+                var logger = Logger(label: "wrenn.test")
+                logger.logLevel = .critical
+                let assembly = try await ControlPlane.assemble(config: config, clock: clock, logger: logger)
+                let app = ControlPlane.makeApplication(assembly, host: "127.0.0.1", port: 0, logger: logger)
+                try await app.test(.live) { client in
+                    try await body(TestControlPlane(client: client, clock: clock, assembly: assembly, backend: backend))
+                }
+            }
+            do {
+                try await serve { cp in
+                    let b = try await cp.signedInUser(email: "restart@c.c")
+                    let hook = try await Self.create(b, "hook", "webhook", ["url": "\(base)/webhook"], events: ["capsule.create"])
+                    try await Self.append(cp, "capsule.create", team: hook.teamId, resource: "cl-before")
+                    _ = try await receiver.waitFor(1, path: "/webhook")
+                    receiver.script("/webhook", statuses: Array(repeating: 503, count: 100))
+                    try await Self.append(cp, "capsule.create", team: hook.teamId, resource: "cl-pending")
+                    _ = try await receiver.waitFor(2, path: "/webhook")
+                }
+                // Down: the pending event failed at least once and is still after the cursor.
+                let failedSoFar = receiver.requests(path: "/webhook").count - 1
+                #expect(failedSoFar >= 1)
+                receiver.clearScript("/webhook")
+                try await serve { cp in
+                    let got = try await receiver.waitFor(failedSoFar + 2, path: "/webhook")
+                    let bodies = try got.map { try WireCoding.makeDecoder().decode(ChannelWebhookBody.self, from: $0.body) }
+                    #expect(bodies.filter { $0.event.resource?.id == "cl-before" }.count == 1)
+                    #expect(bodies.dropFirst().allSatisfy { $0.event.resource?.id == "cl-pending" })
+                    #expect(Set(bodies.dropFirst().map(\.deliveryId)).count == 1)
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(receiver.requests(path: "/webhook").count == failedSoFar + 2)
+                }
+            } catch {
+                await drop()
+                throw error
+            }
+            await drop()
         }
     }
 

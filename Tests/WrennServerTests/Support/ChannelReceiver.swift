@@ -29,6 +29,9 @@ final class ChannelReceiver: Sendable {
     /// The next responses for `path`, in order (then 200 again).
     func script(_ path: String, statuses: [Int]) { state.withLockedValue { $0.scripted[path, default: []] += statuses } }
 
+    /// Drops what is still scripted for `path`.
+    func clearScript(_ path: String) { state.withLockedValue { $0.scripted[path] = nil } }
+
     func requests(path prefix: String = "/") -> [Received] { state.withLockedValue { $0.received.filter { $0.path.hasPrefix(prefix) } } }
 
     /// Lets held `/hang` requests finish.
