@@ -40,6 +40,7 @@ public enum ControlPlane {
         OAuthRoutes(services: services).register(on: router)
         AccountRoutes(services: services).register(on: router)
         TeamRoutes(services: services).register(on: router)
+        CapsuleStatsRoutes(services: services).register(on: router)
         CapsuleRoutes(services: services).register(on: router)
         CapsuleDataRoutes(services: services).register(on: router)
         FileUploadRoutes(services: services).register(on: router)
@@ -66,7 +67,9 @@ public enum ControlPlane {
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
         var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle, assembly.services.channelDelivery, assembly.services.hostMonitor,
-                                         AccountPurgeJob(accounts: assembly.services.accounts, logger: logger)],
+                                         AccountPurgeJob(accounts: assembly.services.accounts, logger: logger),
+                                         StatsSampler(stats: assembly.services.stats, interval: assembly.services.config.statsSampleInterval, logger: logger),
+                                         UsageRollupJob(stats: assembly.services.stats, interval: assembly.services.config.usageRollupInterval, logger: logger)],
                               onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) },
                               logger: logger)
         app.beforeServerStarts {

@@ -16,6 +16,7 @@ public struct ControlPlaneServices: Sendable {
     public let capsules: CapsuleService
     public let snapshots: SnapshotService
     public let lifecycle: LifecycleWorker
+    public let stats: StatsService
     public let channels: ChannelService
     public let channelDelivery: ChannelDeliveryService
     public let hostService: HostService
@@ -44,6 +45,7 @@ public struct ControlPlaneServices: Sendable {
         self.events = events
         self.lifecycle = lifecycle
         self.capsules = capsules
+        self.stats = StatsService(database: database, clock: clock, sampleInterval: config.statsSampleInterval)
         let sender = ChannelSender(timeout: config.channels.requestTimeout)
         self.channels = ChannelService(database: database, clock: clock, audit: audit, settings: config.channels, sender: sender, logger: logger)
         self.channelDelivery = ChannelDeliveryService(database: database, clock: clock, settings: config.channels, sender: sender, logger: logger)

@@ -105,6 +105,7 @@ public enum Migrations {
                 "CREATE INDEX events_team_seq ON events (team_id, seq)",
             ]
         },
+        Migration(version: 3, name: "capsule_stats", statements: StatsRepository.schema),
         Migration(version: 4, name: "hosts", statements: HostRepository.schema),
         Migration(version: 5, name: "channels", statements: ChannelRepository.schema),
     ]

@@ -46,8 +46,10 @@ struct CapsuleStreamRoutes {
                         of: "{selector}", with: selector.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
                 }
                 let query = request.uri.query.map { "?\($0)" } ?? ""
+                let activity = StreamActivity(capsules: services.capsules, id: id)
                 try await Self.pipe(inbound: inbound, outbound: outbound, agent: agent,
-                                    path: "/v1/capsules/\(id)/envd\(envdPath)\(query)", logger: context.logger)
+                                    path: "/v1/capsules/\(id)/envd\(envdPath)\(query)", logger: context.logger,
+                                    onTraffic: { await activity.traffic() })
                 await services.capsules.touch(id)
             })
             router.get(path) { request, context -> Response in
@@ -76,9 +78,10 @@ struct CapsuleStreamRoutes {
         try? await outbound.close(.init(codeNumber: 4000 + status), reason: failure.code)
     }
 
-    /// Connects to the agent's WebSocket at `path` and copies messages both ways until one side ends.
+    /// Connects to the agent's WebSocket at `path` and copies messages both ways until one side ends; `onTraffic`
+    /// runs before each message is passed on (it keeps `last_active_at` current, rate-limited by `StreamActivity`).
     static func pipe(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, agent: AgentClient, path: String,
-                     logger: Logger) async throws {
+                     logger: Logger, onTraffic: @escaping @Sendable () async -> Void = {}) async throws {
         let url = agent.baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://") + path
         var headers = HTTPFields()
         headers[.authorization] = "Bearer \(agent.token)"
@@ -88,12 +91,14 @@ struct CapsuleStreamRoutes {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await message in inbound.messages(maxSize: maxMessage) {
+                            await onTraffic()
                             try await upstreamOutbound.write(message.outbound)
                         }
                         try? await upstreamOutbound.close(.normalClosure, reason: nil)
                     }
                     group.addTask {
                         for try await message in upstreamInbound.messages(maxSize: maxMessage) {
+                            await onTraffic()
                             try await outbound.write(message.outbound)
                         }
                     }
