@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "WrennTestSupport",
             dependencies: [
-                "WrennAgent", "WrennEnvd",
+                "WrennAgent", "WrennEnvd", "WrennImage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -175,6 +175,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        // The official Python SDK (Tests/SDK, run with a venv's python) against a real control plane, agent and capsules.
+        .testTarget(
+            name: "WrennSDKTests",
+            dependencies: [
+                "WrennServer", "WrennAgent", "WrennTestSupport", "WrennWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
     ]

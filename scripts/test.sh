@@ -21,6 +21,8 @@ echo "==> swift build -c release --static-swift-stdlib --product wrenn-envd (the
 swift build -c release --static-swift-stdlib --product wrenn-envd
 WRENN_TEST_ENVD="$(swift build -c release --show-bin-path)/wrenn-envd"
 export WRENN_TEST_ENVD
+WRENN_TEST_SDK_PYTHON="${WRENN_TEST_DIR:-/var/lib/wrenn-test}/sdk-venv/bin/python"
+export WRENN_TEST_SDK_PYTHON
 echo "==> swift build --build-tests"
 swift build --build-tests
 echo "==> swift test"

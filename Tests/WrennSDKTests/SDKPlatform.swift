@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WrennAgent
+import WrennServer
+import WrennTestSupport
+
+/// A whole Wrenn installation for the SDK: a host agent (the real QEMU runtime and test image as root with
+/// qemu-system-x86_64, else `EnvdBackedRuntime`) and a control plane on loopback ports, with the dev bootstrap's
+/// admin account and API key.
+struct SDKPlatform {
+    let baseURL: String
+    let apiKey: String
+    /// What the platform template `minimal` is on this agent.
+    let template: String
+    let runtimeName: String
+
+    static func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = ProcessInfo.processInfo.environment["WRENN_TEST_SDK_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        return logger
+    }
+
+    /// Whether the agent runs real microVMs (`WRENN_TEST_SDK_RUNTIME=envd` forces the envd-backed runtime).
+    static var usesQEMU: Bool {
+        ProcessInfo.processInfo.environment["WRENN_TEST_SDK_RUNTIME"] != "envd" && TestImage.canRunQEMU
+    }
+
+    /// Starts agent and control plane, runs `body`, then stops both (capsules left behind are destroyed).
+    static func run(_ body: @Sendable (SDKPlatform) async throws -> Void) async throws {
+        let runtime: any Runtime
+        let template: String
+        let agentDirectory: String
+        if usesQEMU {
+            let image = try await TestImage.image()
+            guard let network = NetworkConfig(namePrefix: "wk-", pool: "10.205.0.0/16") else { throw LocalAgentError("bad network") }
+            agentDirectory = TestImage.dataDirectory + "/sdk-tests"
+            // The control plane's platform template is `minimal` (what the SDK boots by default): here it is the
+            // shared test image, linked under this agent's own images directory.
+            let images = agentDirectory + "/images"
+            try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+            let link = images + "/minimal"
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) != image.directory {
+                try? FileManager.default.removeItem(atPath: link)
+                try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: image.directory)
+            }
+            runtime = QemuMicrovmRuntime(config: RuntimeConfig(dataDirectory: agentDirectory, network: network, imagesDirectory: images),
+                                         logger: logger("test.sdk.runtime"))
+            template = "minimal (\(TestImage.name))"
+        } else {
+            agentDirectory = NSTemporaryDirectory() + "wrenn-sdk-agent-" + UUID().uuidString.prefix(8).lowercased()
+            runtime = EnvdBackedRuntime()
+            template = "minimal"
+        }
+        let agentToken = "sdk-agent-token-" + UUID().uuidString
+        let (agentPorts, agentPortSink) = AsyncStream<Int>.makeStream()
+        let agent = AgentServer(configuration: AgentServerConfiguration(host: "127.0.0.1", port: 0, token: agentToken,
+                                                                        dataDirectory: agentDirectory),
+                                runtime: runtime, logger: logger("test.sdk.agent")) { port in
+            agentPortSink.yield(port)
+            agentPortSink.finish()
+        }
+
+        let dataDirectory = NSTemporaryDirectory() + "wrenn-sdk-cp-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+
+        let group = ServiceGroup(services: [agent], gracefulShutdownSignals: [], logger: logger("test.sdk.group"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var agentPortIterator = agentPorts.makeAsyncIterator()
+            guard let agentPort = await agentPortIterator.next() else { throw LocalAgentError("agent did not start") }
+
+            let config = ServerConfig(listenHost: "127.0.0.1", listenPort: 0, dataDirectory: dataDirectory,
+                                      secret: String(repeating: "k", count: 40), bcryptCost: 4,
+                                      agent: .init(url: "http://127.0.0.1:\(agentPort)", token: agentToken))
+            let cpLogger = logger("test.sdk.cp")
+            let assembly = try await ControlPlane.assemble(config: config, logger: cpLogger)
+            let (cpPorts, cpPortSink) = AsyncStream<Int>.makeStream()
+            let app = ControlPlane.makeApplication(assembly, host: "127.0.0.1", port: 0, logger: cpLogger) { port in
+                cpPortSink.yield(port)
+                cpPortSink.finish()
+            }
+            let cpGroup = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: cpLogger)
+            tasks.addTask { try await cpGroup.run() }
+            do {
+                var cpPortIterator = cpPorts.makeAsyncIterator()
+                guard let cpPort = await cpPortIterator.next() else { throw LocalAgentError("control plane did not start") }
+                let baseURL = "http://127.0.0.1:\(cpPort)"
+                guard let envPath = try await DevBootstrap(services: assembly.services, logger: cpLogger).run(baseURL: baseURL),
+                      let apiKey = try String(contentsOfFile: envPath, encoding: .utf8).split(separator: "\n")
+                        .first(where: { $0.hasPrefix("WRENN_API_KEY=") })?.dropFirst("WRENN_API_KEY=".count)
+                else { throw LocalAgentError("dev bootstrap wrote no API key") }
+                try await body(SDKPlatform(baseURL: baseURL, apiKey: String(apiKey), template: template,
+                                           runtimeName: usesQEMU ? "qemu" : "envd-backed"))
+            } catch {
+                await Self.stop(cpGroup, group, runtime)
+                throw error
+            }
+            await Self.stop(cpGroup, group, runtime)
+            try await tasks.waitForAll()
+        }
+        if !usesQEMU { try? FileManager.default.removeItem(atPath: agentDirectory) }
+    }
+
+    private static func stop(_ controlPlane: ServiceGroup, _ agent: ServiceGroup, _ runtime: any Runtime) async {
+        await controlPlane.triggerGracefulShutdown()
+        // Capsules the Python tests left (a failed test) must not outlive the run: no VM or namespace stays behind.
+        for capsule in await runtime.list() { try? await runtime.destroy(capsule.id) }
+        await agent.triggerGracefulShutdown()
+        await (runtime as? EnvdBackedRuntime)?.shutdown()
+    }
+}
