@@ -129,6 +129,7 @@ struct ChannelDeliveryTests {
                 let bodies = try got.map { try WireCoding.makeDecoder().decode(ChannelWebhookBody.self, from: $0.body) }
                 #expect(bodies.map(\.event.event) == ["capsule.create", "capsule.create", "capsule.destroy"])
                 #expect(bodies[0].deliveryId == bodies[1].deliveryId) // the retry is the same delivery
+                #expect(got[1].at - got[0].at >= .milliseconds(300)) // after the backoff
                 #expect(bodies[1].deliveryId != bodies[2].deliveryId)
                 #expect(!bodies.contains { $0.event.resource?.id == "cl-old" })
 
@@ -148,6 +149,31 @@ struct ChannelDeliveryTests {
                 try await Self.append(cp, "capsule.create", team: otherTeam, resource: "cl-theirs")
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(receiver.requests(path: "/webhook").count == 3)
+            }
+        }
+    }
+
+    /// After `maxAttempts` failures an event is given up, so the channel moves on to the next one.
+    @Test(arguments: TestBackend.available)
+    func anEventIsGivenUpAfterMaxAttempts(_ backend: TestBackend) async throws {
+        let receiver = ChannelReceiver()
+        try await receiver.run { base in
+            let configure: (inout ServerConfig) -> Void = { config in
+                Self.configure(base)(&config)
+                config.channels.maxAttempts = 3
+                config.channels.retryBaseDelay = .milliseconds(100)
+            }
+            try await TestControlPlane.run(backend, configure: configure) { cp in
+                let b = try await cp.signedInUser(email: "giveup@c.c")
+                let hook = try await Self.create(b, "hook", "webhook", ["url": "\(base)/webhook"], events: ["capsule.create"])
+                receiver.script("/webhook", statuses: [500, 502, 503])
+                try await Self.append(cp, "capsule.create", team: hook.teamId, resource: "cl-doomed")
+                try await Self.append(cp, "capsule.create", team: hook.teamId, resource: "cl-next")
+                let got = try await receiver.waitFor(4, path: "/webhook")
+                let ids = try got.map { try WireCoding.makeDecoder().decode(ChannelWebhookBody.self, from: $0.body).event.resource?.id }
+                #expect(ids == ["cl-doomed", "cl-doomed", "cl-doomed", "cl-next"])
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(receiver.requests(path: "/webhook").count == 4)
             }
         }
     }

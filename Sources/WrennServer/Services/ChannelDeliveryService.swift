@@ -54,7 +54,7 @@ public final class ChannelDeliveryService: Service, Sendable {
                     forget(except: Set(channels.map(\.id)))
                     for channel in channels where claim(channel) {
                         group.addTask {
-                            let failedAttempts = await self.drain(channel)
+                            let failedAttempts = await self.drain(channel.id)
                             self.release(channel.id, failedAttempts: failedAttempts)
                         }
                     }
@@ -101,9 +101,18 @@ public final class ChannelDeliveryService: Service, Sendable {
         return min(delay, settings.retryMaxDelay)
     }
 
-    /// Delivers `channel`'s pending events in order; returns nil when caught up (or stopped by shutdown), or the
-    /// number of failed attempts at the event it stopped on.
-    func drain(_ channel: ChannelRecord) async -> Int64? {
+    /// Delivers the channel's pending events in order; returns nil when caught up (or stopped by shutdown), or the
+    /// number of failed attempts at the event it stopped on. The row is read afresh here, so the cursor is the one
+    /// the previous drain left, never a copy read before it finished.
+    func drain(_ id: String) async -> Int64? {
+        let found: ChannelRecord?
+        do {
+            found = try await database.read { sql in try await ChannelRepository.find(id: id, sql) }
+        } catch {
+            logger.error("channel delivery: database error", metadata: ["channel": "\(id)", "error": "\(error)"])
+            return 1
+        }
+        guard let channel = found else { return nil }
         let kinds = Set(ChannelService.decodeEvents(channel.eventTypes))
         var cursor = channel.deliveredSeq
         var saved = cursor

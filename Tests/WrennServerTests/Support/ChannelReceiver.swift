@@ -15,6 +15,7 @@ final class ChannelReceiver: Sendable {
         var path: String
         var headers: HTTPFields
         var body: Data
+        var at: ContinuousClock.Instant
         var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
         func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
     }
@@ -88,7 +89,7 @@ final class ChannelReceiver: Sendable {
         let bytes = try await request.body.collect(upTo: 1 << 20)
         let path = request.uri.path
         let status = state.withLockedValue { s -> Int in
-            s.received.append(Received(method: request.method.rawValue, path: path, headers: request.headers, body: Data(buffer: bytes)))
+            s.received.append(Received(method: request.method.rawValue, path: path, headers: request.headers, body: Data(buffer: bytes), at: .now))
             guard var queue = s.scripted[path], !queue.isEmpty else { return 200 }
             let next = queue.removeFirst()
             s.scripted[path] = queue
