@@ -336,3 +336,18 @@ struct CapsuleStatsTests {
         }
     }
 }
+
+@Suite("stats configuration")
+struct StatsConfigTests {
+    @Test func sampleIntervalFromTheEnvironment() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wrenn-cfg-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = ["WRENN_DIR": dir, "WRENN_SECRET": String(repeating: "k", count: 40)]
+        #expect(try ServerConfig.fromEnvironment(base, dotEnvPath: "/nonexistent/.env").statsSampleInterval == .seconds(10))
+        let fast = try ServerConfig.fromEnvironment(base.merging(["WRENN_STATS_SAMPLE_SECONDS": "2.5"]) { $1 }, dotEnvPath: "/nonexistent/.env")
+        #expect(fast.statsSampleInterval == .milliseconds(2500))
+        #expect(throws: (any Error).self) {
+            try ServerConfig.fromEnvironment(base.merging(["WRENN_STATS_SAMPLE_SECONDS": "0"]) { $1 }, dotEnvPath: "/nonexistent/.env")
+        }
+    }
+}

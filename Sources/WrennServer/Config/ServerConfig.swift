@@ -142,6 +142,12 @@ public struct ServerConfig: Sendable {
                             smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info",
                             channels: channels)
         config.proxyDomain = value("WRENN_PROXY_DOMAIN")
+        if let v = value("WRENN_STATS_SAMPLE_SECONDS") {
+            guard let seconds = Double(v), (0.05...3600).contains(seconds) else {
+                throw ConfigError("WRENN_STATS_SAMPLE_SECONDS must be a number of seconds, 0.05…3600")
+            }
+            config.statsSampleInterval = .milliseconds(Int64(seconds * 1000))
+        }
         return config
     }
 
