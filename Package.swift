@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        // Already in the graph through swift-nio-ssl/-extras: X.509 for the control plane's agent CA (mutual TLS).
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Codable wire types of the public API and of the internal hops; ids; error codes. Foundation only.
@@ -40,11 +43,22 @@ let package = Package(
             dependencies: [],
             swiftSettings: strict
         ),
+        // The control plane's CA for host agents, agent CSRs, and the mutual-TLS configurations of both sides.
+        .target(
+            name: "WrennPKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         // Control plane: REST/WS/SSE API, accounts, teams, persistence (SQLite | PostgreSQL), mail, events.
         .target(
             name: "WrennServer",
             dependencies: [
-                "WrennWire",
+                "WrennWire", "WrennPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -71,8 +85,10 @@ let package = Package(
         .target(
             name: "WrennAgent",
             dependencies: [
-                "WrennWire", "WrennImage",
+                "WrennWire", "WrennImage", "WrennPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -167,8 +183,9 @@ let package = Package(
             name: "WrennAgentTests",
             dependencies: [
                 "WrennTestSupport",
-                "WrennAgent", "WrennImage", "WrennWire", "WrennEnvd",
+                "WrennAgent", "WrennImage", "WrennWire", "WrennEnvd", "WrennPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

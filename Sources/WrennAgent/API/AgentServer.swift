@@ -1,10 +1,13 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import WrennPKI
 
 /// The host agent's HTTP + WebSocket API (the contract in `WrennWire/Agent/AgentAPI.swift`) as a
 /// swift-service-lifecycle `Service`: capsule lifecycle on the ``Runtime``, the envd proxy, the idle reaper
@@ -109,15 +112,19 @@ public struct AgentServer: Service {
 
         let onListening = self.onListening
         let logger = self.logger
+        let plain = HTTPServerBuilder.http1WebSocketUpgrade(
+            webSocketRouter: wsRouter,
+            configuration: .init(
+                http1: .init(idleTimeout: .seconds(300)),
+                ws: .init(maxFrameSize: configuration.maxWebSocketFrame, autoPing: .disabled, closeTimeout: .seconds(5))
+            )
+        )
+        // Registered agents serve mutual TLS: only a client holding a certificate of the control plane's CA
+        // gets as far as HTTP (the bearer token is still checked inside).
+        let server = try configuration.tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0.serverConfiguration()) } ?? plain
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: wsRouter,
-                configuration: .init(
-                    http1: .init(idleTimeout: .seconds(300)),
-                    ws: .init(maxFrameSize: configuration.maxWebSocketFrame, autoPing: .disabled, closeTimeout: .seconds(5))
-                )
-            ),
+            server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "wrenn-agent",

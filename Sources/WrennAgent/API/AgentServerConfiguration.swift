@@ -1,4 +1,5 @@
 import Foundation
+import WrennPKI
 
 /// Everything ``AgentServer`` needs to start.
 public struct AgentServerConfiguration: Sendable {
@@ -31,6 +32,9 @@ public struct AgentServerConfiguration: Sendable {
     /// The agent's registration with its control plane (`wrenn agent --register`): events then carry the host JWT
     /// (`X-Host-Token`) and the agent heartbeats every ``heartbeatInterval``. `nil` = the shared-token setup.
     public var hostSession: HostSession? = nil
+    /// Mutual TLS (certificate from the control plane's CA, issued at registration): the agent then accepts only
+    /// clients presenting a certificate of that CA. `nil` = plain HTTP (the unregistered, loopback-only setup).
+    public var tls: TLSIdentity? = nil
     /// Heartbeat period when registered (30 s in production).
     public var heartbeatInterval: Duration = .seconds(30)
 
