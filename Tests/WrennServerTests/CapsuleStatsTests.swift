@@ -236,6 +236,13 @@ struct CapsuleStatsTests {
                 #expect(r.errorCode == "invalid_request" || r.errorCode != nil)
                 #expect(r.errorMessage?.hasPrefix(field) == true, "\(query): \(r.errorMessage ?? "")")
             }
+            for (from, to, dates) in [("2024-02-28", "2024-03-01", ["2024-02-28", "2024-02-29", "2024-03-01"]),
+                                      ("2025-12-31", "2026-01-01", ["2025-12-31", "2026-01-01"]),
+                                      ("1970-01-01", "1970-01-01", ["1970-01-01"])] {
+                let r = try await p.sdk.get("/v1/capsules/usage?from=\(from)&to=\(to)").decode(UsageResponse.self)
+                #expect(r.points.map(\.date) == dates)
+            }
+            #expect(try await p.sdk.get("/v1/capsules/usage?from=2023-02-29&to=2023-03-01").status == .badRequest)
             let longest = try await p.sdk.get("/v1/capsules/usage?from=2026-01-01&to=2026-04-03")
             #expect(longest.status == .ok)
             #expect(try longest.decode(UsageResponse.self).points.count == 93)
