@@ -4,13 +4,14 @@ Run by the Swift suite `WrennSDKTests` with WRENN_BASE_URL / WRENN_API_KEY (WREN
 to boot) pointing at a control plane it started. The tests share one capsule and run in file order.
 """
 
+import asyncio
 import os
 import time
 import uuid
 
 import pytest
 
-from wrenn import Capsule, WrennClient
+from wrenn import AsyncCapsule, Capsule, WrennClient
 from wrenn.exceptions import WrennNotFoundError
 from wrenn.models import Status
 
@@ -134,6 +135,54 @@ def test_pty(capsule):
             assert event.type not in ("exit", "error"), f"{event} after {output!r}"
             assert time.monotonic() < deadline, f"no echo, got {output!r}"
     assert b"pty-42" in output
+
+
+def read_until(term, needle, seconds=30):
+    output = b""
+    deadline = time.monotonic() + seconds
+    for event in term:
+        if event.type == "output":
+            output += event.data
+        if needle in output:
+            return output
+        assert event.type not in ("exit", "error"), f"{event} after {output!r}"
+        assert time.monotonic() < deadline, f"no {needle!r}, got {output!r}"
+    raise AssertionError(f"PTY ended before {needle!r}: {output!r}")
+
+
+def test_pty_reconnect_by_tag(capsule):
+    with capsule.pty(cmd="/bin/sh") as term:
+        started = next(iter(term))
+        assert started.type == "started" and term.tag
+        with capsule.pty_connect(term.tag) as again:
+            again.write(b"echo reattached-$((2+3))\n")
+            assert b"reattached-5" in read_until(again, b"reattached-5")
+
+
+def test_async_client(capsule):
+    async def main():
+        cap = await AsyncCapsule.connect(capsule.capsule_id)
+        try:
+            result = await cap.commands.run("echo async; exit 2", envs={"X": "1"})
+            assert (result.stdout, result.exit_code) == ("async\n", 2)
+            events = [e async for e in cap.commands.stream("echo via-async-stream")]
+            assert "".join(e.data for e in events if e.type == "stdout") == "via-async-stream\n"
+            await cap.files.write("/tmp/sdk/async.txt", "async file")
+            assert await cap.files.read("/tmp/sdk/async.txt") == "async file"
+            output = b""
+            async with cap.pty(cmd="/bin/sh") as term:
+                await term.write(b"echo async-pty-$((3*3))\n")
+                async for event in term:
+                    if event.type == "output":
+                        output += event.data
+                    if b"async-pty-9" in output:
+                        break
+                    assert event.type not in ("exit", "error"), f"{event} after {output!r}"
+            assert b"async-pty-9" in output
+        finally:
+            await cap._client.aclose()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
 
 
 def test_pause_resume_and_connect_to_paused(capsule):
