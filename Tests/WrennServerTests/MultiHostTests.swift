@@ -231,4 +231,99 @@ struct MultiHostTests {
             await byoc.destroy()
         }
     }
+
+    @Test(arguments: TestBackend.available)
+    func snapshotCapsulesGoToTheTemplatesHost(_ backend: TestBackend) async throws {
+        try await Self.withPlatform(backend) { p in
+            let small = try await Self.agent(p, facts: .init(arch: "x86_64", cpuCores: 2, memoryMB: 2048, diskGB: 50))
+            let big = try await Self.agent(p, facts: .init(arch: "x86_64", cpuCores: 16, memoryMB: 65536, diskGB: 1000))
+            do {
+                // The big host has more headroom; pin the source capsule to the small one by filling the big one's
+                // candidacy only through the template rule: create on small by stopping big first.
+                await big.stop()
+                p.cp.clock.advance(by: 91)
+                try await Self.eventually("small heartbeat after the clock moved") {
+                    try await Self.host(p, small.hostID).lastHeartbeatAt.map { $0 >= p.cp.clock.now().addingTimeInterval(-0.01) } ?? false
+                }
+                _ = await p.cp.assembly.services.hostMonitor.sweep()
+                let source = try await Self.create(p.sdk, ["memory_mb": 256])
+                #expect(try await Self.hostOf(p, source) == small.hostID)
+                let made = try await p.sdk.post("/v1/snapshots", json: ["sandbox_id": source, "name": "pinned"])
+                #expect(made.status == .created)
+                try await big.restart()
+                try await Self.eventually("big back online") { try await Self.host(p, big.hostID).status == .online }
+
+                // Plain capsules prefer the big host; capsules from the snapshot go where the snapshot is.
+                let plain = try await Self.create(p.sdk)
+                #expect(try await Self.hostOf(p, plain) == big.hostID)
+                for _ in 0..<2 {
+                    let fromSnapshot = try await Self.create(p.sdk, ["template": "pinned"])
+                    #expect(try await Self.hostOf(p, fromSnapshot) == small.hostID)
+                }
+
+                // The template's host down → 503 naming it, though another host has room.
+                await small.stop()
+                p.cp.clock.advance(by: 91)
+                try await Self.eventually("big heartbeat after the clock moved") {
+                    try await Self.host(p, big.hostID).lastHeartbeatAt.map { $0 >= p.cp.clock.now().addingTimeInterval(-0.01) } ?? false
+                }
+                _ = await p.cp.assembly.services.hostMonitor.sweep()
+                let refused = try await p.sdk.post("/v1/capsules", json: ["template": "pinned"])
+                #expect(refused.status == .serviceUnavailable)
+                #expect(refused.errorMessage?.contains(small.hostID) == true)
+            } catch {
+                await small.destroy()
+                await big.destroy()
+                throw error
+            }
+            await small.destroy()
+            await big.destroy()
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func agentRefreshesAnExpiredJWTAndReportsEventsWithIt(_ backend: TestBackend) async throws {
+        try await Self.withPlatform(backend) { p in
+            let agent = try await Self.agent(p)
+            let fresh = try await Self.agent(p) // made now: the admin's session does not survive eight days
+            do {
+                let first = try #require(agent.session?.credentials)
+                // Eight days later (control plane clock) the JWT has expired: the next heartbeat is refused, the agent
+                // rotates its refresh token, saves the new pair and heartbeats again.
+                p.cp.clock.advance(by: 8 * 24 * 3600)
+                try await Self.eventually("the agent refreshed its credentials") {
+                    let saved = HostCredentials.load(path: HostCredentials.path(dataDirectory: agent.dataDirectory))
+                    return saved.map { $0.token != first.token && $0.refreshToken != first.refreshToken } ?? false
+                }
+                try await Self.eventually("a heartbeat with the new JWT") {
+                    let beat = try await p.cp.assembly.database.read { sql in // the admin's session expired meanwhile
+                        try await sql.raw("SELECT last_heartbeat_at FROM hosts WHERE id = \(bind: agent.hostID)")
+                            .first(decodingColumn: "last_heartbeat_at", as: Int64.self)
+                    }
+                    return (beat ?? 0) >= Int64(p.cp.clock.now().timeIntervalSince1970 * 1000) - 10
+                }
+
+                // Autonomous events travel with the host JWT: a capsule whose VMM died turns `error` on the control plane
+                // (on either host: the refreshed one or the other).
+                let id = try await Self.create(p.sdk)
+                let hostID = try #require(try await Self.hostOf(p, id))
+                let owner = hostID == fresh.hostID ? fresh : agent
+                let exited = Process()
+                exited.executableURL = URL(fileURLWithPath: "/bin/true")
+                try exited.run()
+                exited.waitUntilExit()
+                await owner.runtime.setPID(id, exited.processIdentifier)
+                _ = try await CapsuleAPITests.wait(p.sdk, id, for: .error)
+                // The old refresh token is spent: presenting it again revokes the chain (so the agent's own copy must
+                // never be reused — it saved the new one first).
+                #expect(try await HostAPITests.agentCall(p.cp, "/v1/hosts/auth/refresh", json: ["refresh_token": first.refreshToken]).status == .unauthorized)
+            } catch {
+                await agent.destroy()
+                await fresh.destroy()
+                throw error
+            }
+            await agent.destroy()
+            await fresh.destroy()
+        }
+    }
 }

@@ -48,6 +48,7 @@ final class RegisteredAgent: @unchecked Sendable {
                                                      controlPlaneURL: controlPlaneURL)
         configuration.hostSession = session
         configuration.heartbeatInterval = heartbeat
+        configuration.reaperInterval = .milliseconds(100)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let server = AgentServer(configuration: configuration, runtime: runtime, logger: logger) { port in
             continuation.yield(port)
