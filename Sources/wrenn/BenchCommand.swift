@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed and memory and print figures and ratios.",
-        subcommands: [Capsules.self, Envd.self]
+        subcommands: [Capsules.self, Envd.self, API.self]
     )
 
     /// envd on loopback: exec round-trip p50/p99 and file read/write throughput.
