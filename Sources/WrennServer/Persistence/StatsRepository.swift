@@ -61,6 +61,8 @@ enum StatsRepository {
                 vcpus_reserved BIGINT NOT NULL, memory_mb_reserved BIGINT NOT NULL, PRIMARY KEY (team_id, sampled_at))
             """,
             "CREATE INDEX capsule_stats_samples_time ON capsule_stats_samples (sampled_at)",
+            // The sampler reads reserving capsules across teams every tick; stopped rows are never deleted.
+            "CREATE INDEX capsules_status ON capsules (status)",
             """
             CREATE TABLE capsule_status_changes (
                 seq \(serial), capsule_id TEXT NOT NULL, team_id TEXT NOT NULL, status TEXT NOT NULL,
