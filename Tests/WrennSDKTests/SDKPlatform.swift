@@ -21,9 +21,13 @@ struct SDKPlatform {
         return logger
     }
 
-    /// Whether the agent runs real microVMs (`WRENN_TEST_SDK_RUNTIME=envd` forces the envd-backed runtime).
+    /// Whether the agent runs real microVMs: as root with QEMU and the real envd for the image (`WRENN_TEST_ENVD`,
+    /// which scripts/test.sh sets; the Python stand-in envd has no PTYs). `WRENN_TEST_SDK_RUNTIME=envd` forces the
+    /// envd-backed runtime.
     static var usesQEMU: Bool {
-        ProcessInfo.processInfo.environment["WRENN_TEST_SDK_RUNTIME"] != "envd" && TestImage.canRunQEMU
+        let environment = ProcessInfo.processInfo.environment
+        return environment["WRENN_TEST_SDK_RUNTIME"] != "envd" && !(environment["WRENN_TEST_ENVD"] ?? "").isEmpty
+            && TestImage.canRunQEMU
     }
 
     /// Starts agent and control plane, runs `body`, then stops both (capsules left behind are destroyed).
