@@ -1,9 +1,10 @@
 import Foundation
 
 /// Which capsule port a request addresses through its `Host`: `{port}-{capsule_id}.{domain}` (what the SDK's
-/// `capsule.get_url(port)` builds). The domain is `WRENN_PROXY_DOMAIN`, else the public URL's `host[:port]` — the
-/// SDK's own default for a non-wrenn.dev base URL. Ports are ignored when comparing the domain (a reverse proxy in
-/// front may change them); names compare case-insensitively.
+/// `capsule.get_url(port)` builds). With `WRENN_PROXY_DOMAIN` set, `domain` must be it; unset, any domain is accepted
+/// — the SDK derives it from whatever base URL the client uses (`localhost:8080`, `127.0.0.1:8080`, a LAN name), and
+/// no host of the API itself starts with `{digits}-cl-`. Ports are ignored when comparing the domain (a reverse
+/// proxy in front may change them); names compare case-insensitively.
 struct PortProxyAddress: Equatable, Sendable {
     let port: Int
     let capsuleID: String
@@ -16,18 +17,16 @@ struct PortProxyAddress: Equatable, Sendable {
         case badPort
     }
 
-    /// The proxy domain of `config`.
-    static func domain(_ config: ServerConfig) -> String {
-        if let domain = config.proxyDomain, !domain.isEmpty { return domain }
-        return URLComponents(string: config.publicURL).map { url in
-            (url.host ?? "localhost") + (url.port.map { ":\($0)" } ?? "")
-        } ?? "localhost"
+    /// The proxy domain of `config` (nil: any).
+    static func domain(_ config: ServerConfig) -> String? {
+        guard let domain = config.proxyDomain, !domain.isEmpty else { return nil }
+        return domain
     }
 
-    /// Classifies the `Host` (authority) `host` against `domain`.
-    static func match(host: String?, domain: String) -> Match {
-        guard let host = host?.lowercased(), let dot = host.firstIndex(of: ".") else { return .none }
-        guard hostname(String(host[host.index(after: dot)...])) == hostname(domain.lowercased()) else { return .none }
+    /// Classifies the `Host` (authority) `host` against `domain` (nil: any domain).
+    static func match(host: String?, domain: String?) -> Match {
+        guard let host = host?.lowercased(), let dot = host.firstIndex(of: "."), host.index(after: dot) < host.endIndex else { return .none }
+        if let domain, hostname(String(host[host.index(after: dot)...])) != hostname(domain.lowercased()) { return .none }
         let label = host[..<dot]
         guard let dash = label.firstIndex(of: "-") else { return .none }
         let digits = label[..<dash]

@@ -21,7 +21,7 @@ import WrennWire
 /// the agent restores it; `X-Forwarded-Host` carries the public host.
 struct PortProxy: Sendable {
     let services: ControlPlaneServices
-    let domain: String
+    let domain: String?
     let cookie: PortProxyCookie
 
     init(services: ControlPlaneServices) {
