@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "WrennServerTests",
             dependencies: [
-                "WrennServer", "WrennWire", "WrennTestSupport",
+                "WrennServer", "WrennWire", "WrennTestSupport", "WrennPKI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

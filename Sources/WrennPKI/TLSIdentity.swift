@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOSSL
+import Synchronization
 import SwiftASN1
 import X509
 
@@ -68,5 +69,41 @@ public struct TLSIdentity: Sendable, Equatable {
         guard files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return nil }
         let texts = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
         return TLSIdentity(certificatePEM: texts[0], privateKeyPEM: texts[1], caPEM: texts[2])
+    }
+}
+
+/// The server side of mutual TLS with a certificate that can be renewed while serving: every handshake presents
+/// the identity current at that moment (NIOSSL's per-handshake context callback), so an agent that renews its
+/// certificate at a token refresh needs no restart. The trusted CA is fixed for the server's lifetime.
+public final class RenewableServerIdentity: Sendable {
+    private let current: Mutex<TLSIdentity>
+
+    public init(_ identity: TLSIdentity) { self.current = Mutex(identity) }
+
+    /// The identity presented to new connections.
+    public var identity: TLSIdentity { current.withLock { $0 } }
+
+    /// Presents `identity` from the next handshake on (it must parse; the CA must be the same).
+    public func replace(with identity: TLSIdentity) throws {
+        _ = try identity.serverConfiguration()
+        guard identity.caPEM == self.identity.caPEM else { throw PKIError("a renewed certificate must come from the same CA") }
+        current.withLock { $0 = identity }
+    }
+
+    /// The server configuration: requires client certificates of the CA, presents the current certificate.
+    public func serverConfiguration() throws -> TLSConfiguration {
+        var configuration = try identity.serverConfiguration()
+        configuration.sslContextCallback = { [self] _, promise in
+            do {
+                let identity = self.identity
+                var override = NIOSSLContextConfigurationOverride()
+                override.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.certificatePEM.utf8)).map { .certificate($0) }
+                override.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem))
+                promise.succeed(override)
+            } catch {
+                promise.fail(error)
+            }
+        }
+        return configuration
     }
 }

@@ -56,7 +56,7 @@ struct MutualTLSTests {
         var logger = Logger(label: "test.mtls")
         logger.logLevel = .critical
         var configuration = AgentServerConfiguration(host: "127.0.0.1", port: 0, token: "mtls-token", dataDirectory: directory)
-        configuration.tls = tls
+        configuration.tls = RenewableServerIdentity(tls)
         let runtime = EnvdBackedRuntime()
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let server = AgentServer(configuration: configuration, runtime: runtime, logger: logger) { port in

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import SQLKit
 import Testing
+import WrennPKI
 import WrennServer
 import WrennWire
 
@@ -19,9 +20,13 @@ struct HostAPITests {
         return try await cp.client.execute(uri: uri, method: .post, headers: headers, body: json.map(Browser.encode) ?? ByteBuffer())
     }
 
-    static func register(_ cp: TestControlPlane, token: String, address: String = "127.0.0.1:1") async throws -> TestResponse {
-        try await agentCall(cp, "/v1/hosts/register", json: ["token": token, "address": address, "arch": "x86_64", "cpu_cores": 4,
-                                                            "memory_mb": 8192, "disk_gb": 100])
+    /// Registers like an agent: `csr` defaults to a fresh, valid CSR (nil sends none).
+    static func register(_ cp: TestControlPlane, token: String, address: String = "127.0.0.1:1",
+                         csr: String? = try? TLSIdentity.makeKeyAndCSR(commonName: "test-agent").csrPEM) async throws -> TestResponse {
+        var body: [String: Any] = ["token": token, "address": address, "arch": "x86_64", "cpu_cores": 4,
+                                            "memory_mb": 8192, "disk_gb": 100]
+        if let csr { body["csr"] = csr }
+        return try await agentCall(cp, "/v1/hosts/register", json: body)
     }
 
     @Test(arguments: TestBackend.available)
@@ -57,9 +62,16 @@ struct HostAPITests {
             let token = try regenerated.decode(CreateHostResponse.self).registrationToken
             #expect(try await Self.register(cp, token: first.registrationToken).status == .unauthorized)
             #expect(try await Self.register(cp, token: token, address: "no-port").status == .badRequest)
+            // Mutual TLS: no CSR, or one that does not verify, is refused without spending the token.
+            let noCSR = try await Self.register(cp, token: token, address: "127.0.0.1:9999", csr: nil)
+            #expect(noCSR.status == .badRequest && noCSR.errorMessage?.hasPrefix("csr:") == true)
+            #expect(try await Self.register(cp, token: token, address: "127.0.0.1:9999", csr: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n").status == .badRequest)
             let registered = try await Self.register(cp, token: token, address: "127.0.0.1:9999")
             #expect(registered.status == .created)
             let credentials = try registered.decode(HostTokenResponse.self)
+            // The agent's certificate comes from the control plane's CA, which is returned with it.
+            #expect(credentials.certificate?.contains("BEGIN CERTIFICATE") == true)
+            #expect(credentials.caCertificate == (try AgentTLS.load(dataDirectory: cp.assembly.services.config.dataDirectory).authority.certificatePEM))
             #expect(credentials.host.status == .online && credentials.host.address == "127.0.0.1:9999" && credentials.host.cpuCores == 4)
             #expect(credentials.token.split(separator: ".").count == 3)
             #expect(try await Self.register(cp, token: token).status == .unauthorized) // used

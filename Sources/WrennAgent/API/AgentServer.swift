@@ -121,7 +121,8 @@ public struct AgentServer: Service {
         )
         // Registered agents serve mutual TLS: only a client holding a certificate of the control plane's CA
         // gets as far as HTTP (the bearer token is still checked inside).
-        let server = try configuration.tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0.serverConfiguration()) } ?? plain
+        let tls = configuration.tls ?? configuration.hostSession?.tls
+        let server = try tls.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0.serverConfiguration()) } ?? plain
         let app = Application(
             router: router,
             server: server,

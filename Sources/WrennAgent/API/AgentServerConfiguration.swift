@@ -32,9 +32,10 @@ public struct AgentServerConfiguration: Sendable {
     /// The agent's registration with its control plane (`wrenn agent --register`): events then carry the host JWT
     /// (`X-Host-Token`) and the agent heartbeats every ``heartbeatInterval``. `nil` = the shared-token setup.
     public var hostSession: HostSession? = nil
-    /// Mutual TLS (certificate from the control plane's CA, issued at registration): the agent then accepts only
-    /// clients presenting a certificate of that CA. `nil` = plain HTTP (the unregistered, loopback-only setup).
-    public var tls: TLSIdentity? = nil
+    /// Mutual TLS (certificate from the control plane's CA, issued at registration and renewed at refresh): the
+    /// agent then accepts only clients presenting a certificate of that CA. `nil` = plain HTTP (the unregistered,
+    /// loopback-only setup of `wrenn dev`).
+    public var tls: RenewableServerIdentity? = nil
     /// Heartbeat period when registered (30 s in production).
     public var heartbeatInterval: Duration = .seconds(30)
 

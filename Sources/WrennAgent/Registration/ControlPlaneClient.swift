@@ -32,8 +32,8 @@ struct ControlPlaneClient: Sendable {
         try await post("/v1/hosts/register", body: request, as: HostTokenResponse.self)
     }
 
-    func refresh(refreshToken: String) async throws -> HostTokenResponse {
-        try await post("/v1/hosts/auth/refresh", body: RefreshHostTokenRequest(refreshToken: refreshToken), as: HostTokenResponse.self)
+    func refresh(refreshToken: String, csr: String? = nil) async throws -> HostTokenResponse {
+        try await post("/v1/hosts/auth/refresh", body: RefreshHostTokenRequest(refreshToken: refreshToken, csr: csr), as: HostTokenResponse.self)
     }
 
     func heartbeat(hostID: String, token: String, report: HostHeartbeat) async -> HeartbeatOutcome {

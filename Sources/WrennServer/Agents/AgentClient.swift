@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import NIOSSL
 import WrennWire
 
 /// The control plane's client for one host agent (contract: `WrennWire/Agent/AgentAPI.swift`).
@@ -16,9 +17,12 @@ public struct AgentClient: Sendable {
     public let baseURL: String
     let token: String
     let http: HTTPClient
+    /// TLS for WebSocket connections to the agent (HTTP requests use `http`, configured alike); nil for plain HTTP.
+    let tls: TLSConfiguration?
 
-    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = .shared) {
+    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = .shared, tls: TLSConfiguration? = nil) {
         self.hostID = hostID
+        self.tls = tls
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base

@@ -11,25 +11,31 @@ public struct HostDirectory: Sendable {
     let local: AgentClient?
     let database: Database?
     let tokens: HostTokens?
+    /// Mutual TLS with registered agents (their certificates come from this CA at registration).
+    let tls: AgentTLS?
 
     /// Only the configured agent (no registry).
     public init(local: AgentClient?) {
         self.local = local
         self.database = nil
         self.tokens = nil
+        self.tls = nil
     }
 
-    /// The configured agent, if any, and every registered host.
-    public init(local: AgentClient?, database: Database, secret: String) {
+    /// The configured agent, if any, and every registered host, reached over mutual TLS with `tls`.
+    public init(local: AgentClient?, database: Database, secret: String, tls: AgentTLS) {
         self.local = local
         self.database = database
         self.tokens = HostTokens(secret: secret)
+        self.tls = tls
     }
 
-    /// The client of a registered host, when it has an address.
+    /// The client of a registered host, when it has an address: HTTPS with the control plane's client certificate,
+    /// trusting only agents certified by its CA (plus the per-host bearer token inside).
     func client(for host: HostRecord) -> AgentClient? {
-        guard let tokens, let address = host.address, !address.isEmpty else { return nil }
-        return AgentClient(hostID: host.id, baseURL: "http://" + address, token: tokens.agentToken(hostID: host.id))
+        guard let tokens, let tls, let address = host.address, !address.isEmpty else { return nil }
+        return AgentClient(hostID: host.id, baseURL: "https://" + address, token: tokens.agentToken(hostID: host.id),
+                           http: tls.http, tls: tls.clientConfiguration)
     }
 
     /// The agent that should run a new capsule of `team` with `demand` (only `requiredHost` when set: the host holding

@@ -22,7 +22,8 @@ public enum ControlPlane {
         let mailer = Mailer(database: database, clock: clock, logger: logger, transport: transport)
         let local = config.agent.map { AgentClient(hostID: HostDirectory.localHostID, baseURL: $0.url, token: $0.token) }
         let services = ControlPlaneServices(config: config, database: database, clock: clock, mailer: mailer,
-                                            hosts: HostDirectory(local: local, database: database, secret: config.secret),
+                                            hosts: HostDirectory(local: local, database: database, secret: config.secret,
+                                                                 tls: try AgentTLS.load(dataDirectory: config.dataDirectory)),
                                             logger: logger)
         return Assembly(services: services, database: database, registry: PrometheusCollectorRegistry())
     }

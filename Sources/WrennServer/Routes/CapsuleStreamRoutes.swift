@@ -87,7 +87,7 @@ struct CapsuleStreamRoutes {
         headers[.authorization] = "Bearer \(agent.token)"
         do {
             try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: maxMessage, additionalHeaders: headers),
-                                              logger: logger) { upstreamInbound, upstreamOutbound, _ in
+                                              tlsConfiguration: agent.tls, logger: logger) { upstreamInbound, upstreamOutbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await message in inbound.messages(maxSize: maxMessage) {

@@ -159,6 +159,9 @@ public struct HostService: Sendable {
             if let value, value < 0 { throw ServiceError.invalid("\(name): must not be negative") }
         }
         let now = clock.now()
+        // Checked before the one-time token is spent, so a bad CSR does not burn it.
+        guard let tls = directory.tls else { throw ServiceError(.unavailable, "host_registry_unavailable", "this control plane has no host registry") }
+        _ = try tls.certify(csrPEM: request.csr, hostID: "check", now: now)
         let hash = Secrets.sha256Hex(request.token)
         let result = try await database.transaction { sql -> (HostRecord, String)? in
             guard let token = try await HostRepository.registrationToken(hash: hash, sql), token.usedAt == nil,
@@ -179,7 +182,9 @@ public struct HostService: Sendable {
         guard let (host, refresh) = result else { throw ServiceError.unauthorized("invalid, used or expired registration token") }
         logger.info("host registered", metadata: ["host": "\(host.id)", "address": "\(address)"])
         return HostTokenResponse(host: Self.host(host), token: tokens.issue(hostID: host.id, generation: host.tokenGeneration, now: now),
-                                 refreshToken: refresh, agentToken: tokens.agentToken(hostID: host.id))
+                                 refreshToken: refresh, agentToken: tokens.agentToken(hostID: host.id),
+                                 certificate: try tls.certify(csrPEM: request.csr, hostID: host.id, now: now),
+                                 caCertificate: tls.authority.certificatePEM)
     }
 
     /// `POST /v1/hosts/auth/refresh`: rotates the refresh token. A token that was already rotated is a sign of theft:
@@ -206,8 +211,13 @@ public struct HostService: Sendable {
         }
         switch outcome {
         case .refreshed(let host, let next):
+            // A renewed agent certificate when the agent asks (its CSR). Never an error here: the refresh token is
+            // already rotated, and an agent that did not receive the new one would trip reuse detection next time.
+            let renewed = request.csr.flatMap { csr in try? directory.tls?.certify(csrPEM: csr, hostID: host.id, now: now) }
+            if request.csr != nil, renewed == nil { logger.warning("agent certificate renewal refused: bad CSR", metadata: ["host": "\(host.id)"]) }
             return HostTokenResponse(host: Self.host(host), token: tokens.issue(hostID: host.id, generation: host.tokenGeneration, now: now),
-                                     refreshToken: next, agentToken: tokens.agentToken(hostID: host.id))
+                                     refreshToken: next, agentToken: tokens.agentToken(hostID: host.id),
+                                     certificate: renewed, caCertificate: renewed == nil ? nil : directory.tls?.authority.certificatePEM)
         case .reused(let host):
             logger.warning("rotated host refresh token reused: chain revoked", metadata: ["host": "\(host)"])
             throw ServiceError.unauthorized("refresh token was already used; every token of this host is revoked")

@@ -90,12 +90,15 @@ public struct RegisterHostRequest: Codable, Sendable {
     public var memoryMB: Int?
     public var diskGB: Int?
     public var address: String
-    public init(token: String, arch: String?, cpuCores: Int?, memoryMB: Int?, diskGB: Int?, address: String) {
+    /// PEM certificate signing request for the agent's TLS key (beyond the contract; required): the control plane's
+    /// CA answers with the agent's certificate, and the agent then serves mutual TLS.
+    public var csr: String?
+    public init(token: String, arch: String?, cpuCores: Int?, memoryMB: Int?, diskGB: Int?, address: String, csr: String? = nil) {
         self.token = token; self.arch = arch; self.cpuCores = cpuCores; self.memoryMB = memoryMB; self.diskGB = diskGB
-        self.address = address
+        self.address = address; self.csr = csr
     }
     enum CodingKeys: String, CodingKey {
-        case token, arch, cpuCores = "cpu_cores", memoryMB = "memory_mb", diskGB = "disk_gb", address
+        case token, arch, cpuCores = "cpu_cores", memoryMB = "memory_mb", diskGB = "disk_gb", address, csr
     }
 }
 
@@ -107,17 +110,27 @@ public struct HostTokenResponse: Codable, Sendable {
     public var token: String
     public var refreshToken: String
     public var agentToken: String?
-    public init(host: HostResource, token: String, refreshToken: String, agentToken: String?) {
+    /// The agent's certificate (PEM) signed by the control plane's agent CA, when the request carried a CSR.
+    public var certificate: String?
+    /// The CA certificate (PEM) the agent must require of its clients (the control plane's client certificate).
+    public var caCertificate: String?
+    public init(host: HostResource, token: String, refreshToken: String, agentToken: String?,
+                certificate: String? = nil, caCertificate: String? = nil) {
         self.host = host; self.token = token; self.refreshToken = refreshToken; self.agentToken = agentToken
+        self.certificate = certificate; self.caCertificate = caCertificate
     }
-    enum CodingKeys: String, CodingKey { case host, token, refreshToken = "refresh_token", agentToken = "agent_token" }
+    enum CodingKeys: String, CodingKey {
+        case host, token, certificate, refreshToken = "refresh_token", agentToken = "agent_token", caCertificate = "ca_certificate"
+    }
 }
 
 /// `RefreshHostTokenRequest`.
 public struct RefreshHostTokenRequest: Codable, Sendable {
     public var refreshToken: String
-    public init(refreshToken: String) { self.refreshToken = refreshToken }
-    enum CodingKeys: String, CodingKey { case refreshToken = "refresh_token" }
+    /// A CSR for a renewed agent certificate (beyond the contract; optional: sent when the current one nears expiry).
+    public var csr: String?
+    public init(refreshToken: String, csr: String? = nil) { self.refreshToken = refreshToken; self.csr = csr }
+    enum CodingKeys: String, CodingKey { case refreshToken = "refresh_token", csr }
 }
 
 /// Optional body of `POST /v1/hosts/{id}/heartbeat`: what the agent runs right now (informational; the control
