@@ -168,4 +168,33 @@ struct HostAPITests {
             #expect(try await owner.delete("/v1/hosts/\(host.id)").status == .noContent)
         }
     }
+
+    /// The spec's sandbox-events body (`{event, sandbox_id, host_id, timestamp}`), here from the configured agent
+    /// (`host-local`, shared bearer token): known names change the capsule, unknown ones are accepted, another host's
+    /// id is 403, missing fields 400.
+    @Test func specShapedSandboxEvents() async throws {
+        try await CapsuleAPITests.withPlatform { cp, agent, sdk in
+            let id = try await sdk.post("/v1/capsules", json: [:]).decode(Capsule.self).id
+            _ = try await CapsuleAPITests.wait(sdk, id, for: .running)
+            func send(_ json: [String: Any], token: String = agent.token) async throws -> TestResponse {
+                try await cp.client.execute(uri: "/v1/hosts/sandbox-events", method: .post,
+                                            headers: [.contentType: "application/json", .authorization: "Bearer \(token)"], body: Browser.encode(json))
+            }
+            let paused: [String: Any] = ["event": "sandbox.auto_paused", "sandbox_id": id, "host_id": "host-local", "timestamp": 1_790_000_000]
+            #expect(try await send(paused, token: "wrong").status == .unauthorized)
+            var foreign = paused
+            foreign["host_id"] = "host-other"
+            #expect(try await send(foreign).status == .forbidden)
+            #expect(try await send(["event": "sandbox.stopped", "host_id": "host-local"]).status == .badRequest)
+            var future = paused
+            future["event"] = "sandbox.hibernated"
+            #expect(try await send(future).status == .noContent)
+            #expect(try await sdk.get("/v1/capsules/\(id)").decode(Capsule.self).status == .running)
+            #expect(try await send(paused).status == .noContent)
+            #expect(try await sdk.get("/v1/capsules/\(id)").decode(Capsule.self).status == .paused)
+            var unknown = paused
+            unknown["sandbox_id"] = "cl-0000000000000000000000001"
+            #expect(try await send(unknown).status == .notFound)
+        }
+    }
 }

@@ -11,8 +11,27 @@ import WrennWire
 struct HostCallbackRoutes {
     let services: ControlPlaneServices
 
-    /// The body fields the spec names beyond `AgentCapsuleEvent`.
-    struct HostField: Decodable { var hostID: String?; enum CodingKeys: String, CodingKey { case hostID = "host_id" } }
+    /// The spec's body (`{event, sandbox_id, host_id, timestamp}`); our agents send `AgentCapsuleEvent` (plus nothing
+    /// else), so both shapes are accepted.
+    struct SpecBody: Decodable {
+        var event: String?
+        var sandboxID: String?
+        var hostID: String?
+        var timestamp: Int64?
+        enum CodingKeys: String, CodingKey { case event, sandboxID = "sandbox_id", hostID = "host_id", timestamp }
+
+        /// The spec's event as an `AgentCapsuleEvent`; nil for an event name we do not act on.
+        var agentEvent: AgentCapsuleEvent? {
+            guard let event, let sandboxID else { return nil }
+            let at = timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date()
+            switch event {
+            case "sandbox.auto_paused": return AgentCapsuleEvent(kind: "auto_paused", capsuleID: sandboxID, status: .paused, reason: "ttl_expired", at: at)
+            case "sandbox.stopped": return AgentCapsuleEvent(kind: "stopped", capsuleID: sandboxID, status: .stopped, reason: nil, at: at)
+            case "sandbox.error": return AgentCapsuleEvent(kind: "error", capsuleID: sandboxID, status: .error, reason: nil, at: at)
+            default: return nil
+            }
+        }
+    }
 
     func register(on router: Router<WrennRequestContext>) {
         router.post("v1/hosts/sandbox-events") { request, context in
@@ -31,14 +50,25 @@ struct HostCallbackRoutes {
             var request = request
             let buffer = try await request.collectBody(upTo: context.maxUploadSize)
             let data = Data(buffer.readableBytesView)
-            if let claimed = (try? JSONDecoder().decode(HostField.self, from: data))?.hostID, claimed != hostID {
+            let spec = try? JSONDecoder().decode(SpecBody.self, from: data)
+            if let claimed = spec?.hostID, claimed != hostID {
                 throw ServiceError.forbidden("host_id does not match the host token")
             }
             let event: AgentCapsuleEvent
-            do {
-                event = try context.requestDecoder.decode(AgentCapsuleEvent.self, from: data)
-            } catch let error as DecodingError {
-                throw ServiceError.invalid(Request.describe(error))
+            if let spec, spec.event != nil {
+                guard spec.sandboxID?.isEmpty == false, spec.hostID != nil else {
+                    throw ServiceError.invalid("event, sandbox_id and host_id are required")
+                }
+                guard let mapped = spec.agentEvent else {
+                    return JSONResponse.noContent() // unknown event names are accepted (future-compatible)
+                }
+                event = mapped
+            } else {
+                do {
+                    event = try context.requestDecoder.decode(AgentCapsuleEvent.self, from: data)
+                } catch let error as DecodingError {
+                    throw ServiceError.invalid(Request.describe(error))
+                }
             }
             try await services.capsules.applyAgentEvent(event, hostID: hostID)
             return JSONResponse.noContent()
