@@ -5,7 +5,8 @@ import WrennWire
 
 /// Heartbeats to the control plane every `interval` with the capsules this agent runs, refreshing the host JWT a day
 /// before it expires (or when the control plane answers 401). A 404 means the host was deleted: the agent forgets
-/// its credentials and stops heartbeating (it must be registered again).
+/// its credentials and this service returns, which ends the agent (its service group cancels when a member finishes),
+/// as in the original; it must be registered again.
 struct HeartbeatService: Service {
     let session: HostSession
     let runtime: any Runtime
