@@ -133,6 +133,11 @@ struct PortProxyTests {
             let after = try await sdk.get("/v1/capsules/\(id)").decode(Capsule.self).lastActiveAt
             #expect(after != nil && after != before)
 
+            // A key in the query is not passed on to the capsule's app.
+            let (keyed, keyedBody) = try await Self.send(cpPort, host: host, "/q?x=1&wrenn_api_key=\(key)", key: key)
+            #expect(keyed.status == .ok)
+            #expect(Self.json(keyedBody)["path"] as? String == "/q?x=1")
+
             // The guest's own statuses pass through unchanged.
             let (missing, missingBody) = try await Self.send(cpPort, host: host, "/missing", key: key)
             #expect(missing.status == .notFound)

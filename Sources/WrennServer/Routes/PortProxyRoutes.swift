@@ -91,7 +91,8 @@ struct PortProxy: Sendable {
 
     /// Forwards one HTTP request and streams the answer back.
     func forward(_ request: Request, _ address: PortProxyAddress, agent: AgentClient) async throws -> Response {
-        let target = request.head.path ?? "/"
+        // A key in the query never reaches the capsule's app.
+        let target = Self.withoutKey(request.head.path ?? "/")
         var upstream = agent.request(HTTPMethod(rawValue: request.method.rawValue), Self.agentPath(address, target: target))
         let connection = Set(request.headers[values: .connection].flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
