@@ -148,7 +148,7 @@ let package = Package(
         .target(
             name: "WrennTestSupport",
             dependencies: [
-                "WrennAgent", "WrennEnvd", "WrennImage",
+                "WrennAgent", "WrennEnvd", "WrennImage", "WrennPKI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WrennAgent
+import WrennPKI
 
 /// A real `AgentServer` on a loopback port over `EnvdBackedRuntime`, for tests of the control plane and above.
 public final class LocalAgent: Sendable {
@@ -19,17 +20,19 @@ public final class LocalAgent: Sendable {
         self.group = group; self.task = task
     }
 
-    /// Starts an agent with a fresh data directory; `controlPlaneURL` receives its sandbox events.
-    public static func start(controlPlaneURL: String? = nil) async throws -> LocalAgent {
+    /// Starts an agent with a fresh data directory; `controlPlaneURL` receives its sandbox events; with `tls` it
+    /// serves mutual TLS only (then `baseURL`'s scheme is `https`).
+    public static func start(controlPlaneURL: String? = nil, tls: RenewableServerIdentity? = nil) async throws -> LocalAgent {
         let directory = NSTemporaryDirectory() + "wrenn-local-agent-" + UUID().uuidString.prefix(8).lowercased()
         let token = "local-agent-token-" + UUID().uuidString
         var logger = Logger(label: "test.agent")
         logger.logLevel = .critical
         let runtime = EnvdBackedRuntime()
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let server = AgentServer(configuration: AgentServerConfiguration(host: "127.0.0.1", port: 0, token: token, dataDirectory: directory,
-                                                                         controlPlaneURL: controlPlaneURL),
-                                 runtime: runtime, logger: logger) { port in
+        var configuration = AgentServerConfiguration(host: "127.0.0.1", port: 0, token: token, dataDirectory: directory,
+                                                     controlPlaneURL: controlPlaneURL)
+        configuration.tls = tls
+        let server = AgentServer(configuration: configuration, runtime: runtime, logger: logger) { port in
             continuation.yield(port)
             continuation.finish()
         }

@@ -1,9 +1,7 @@
 import AsyncHTTPClient
 import Foundation
-import Logging
 import NIOCore
 import NIOSSL
-import ServiceLifecycle
 import Testing
 import WrennAgent
 import WrennPKI
@@ -39,40 +37,6 @@ struct MutualTLSTests {
         #expect(throws: (any Error).self) { try ca.issue(csrPEM: lines.joined(separator: "\n"), commonName: "x", validity: 60) }
     }
 
-    struct RunningAgent {
-        let port: Int
-        let group: ServiceGroup
-        let task: Task<Void, any Error>
-        let runtime: EnvdBackedRuntime
-        func stop() async {
-            await group.triggerGracefulShutdown()
-            _ = await task.result
-            await runtime.shutdown()
-        }
-    }
-
-    /// A real agent server (envd-backed runtime) serving mutual TLS with `tls`.
-    static func startAgent(tls: TLSIdentity, directory: String) async throws -> RunningAgent {
-        var logger = Logger(label: "test.mtls")
-        logger.logLevel = .critical
-        var configuration = AgentServerConfiguration(host: "127.0.0.1", port: 0, token: "mtls-token", dataDirectory: directory)
-        configuration.tls = RenewableServerIdentity(tls)
-        let runtime = EnvdBackedRuntime()
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let server = AgentServer(configuration: configuration, runtime: runtime, logger: logger) { port in
-            continuation.yield(port)
-            continuation.finish()
-        }
-        let group = ServiceGroup(services: [server], gracefulShutdownSignals: [], logger: logger)
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            task.cancel()
-            throw PKIError("agent did not start")
-        }
-        return RunningAgent(port: port, group: group, task: task, runtime: runtime)
-    }
-
     @Test func agentServesOnlyClientsCertifiedByItsCA() async throws {
         let dir = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -86,10 +50,10 @@ struct MutualTLSTests {
         let foreignCA = try CertificateAuthority.loadOrCreate(directory: dir + "/foreign")
         let foreign = try foreignCA.issueIdentity(commonName: "wrenn-control-plane", validity: 3600)
 
-        let agent = try await Self.startAgent(tls: agentIdentity, directory: dir + "/agent")
+        let agent = try await LocalAgent.start(tls: RenewableServerIdentity(agentIdentity))
         // Trusts our CA (so it would accept the control plane's client certificate) but holds a foreign certificate.
-        let impostor = try await Self.startAgent(tls: TLSIdentity(certificatePEM: foreign.certificatePEM, privateKeyPEM: foreign.privateKeyPEM,
-                                                                  caPEM: ca.certificatePEM), directory: dir + "/impostor")
+        let impostor = try await LocalAgent.start(tls: RenewableServerIdentity(TLSIdentity(
+            certificatePEM: foreign.certificatePEM, privateKeyPEM: foreign.privateKeyPEM, caPEM: ca.certificatePEM)))
         let port = agent.port
 
         func get(_ scheme: String, tls: TLSConfiguration?, port: Int = port) async throws -> Int {
@@ -98,7 +62,7 @@ struct MutualTLSTests {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             do {
                 var request = HTTPClientRequest(url: "\(scheme)://127.0.0.1:\(port)/v1/host")
-                request.headers.add(name: "Authorization", value: "Bearer mtls-token")
+                request.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
                 let response = try await client.execute(request, timeout: .seconds(5))
                 try await client.shutdown()
                 return Int(response.status.code)
