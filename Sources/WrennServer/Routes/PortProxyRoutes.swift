@@ -175,7 +175,7 @@ struct PortProxyWebSocketMiddleware: RouterMiddleware {
                 await CapsuleStreamRoutes.refuse(outbound, error)
             }).handle(request, context: context, next: next)
         }
-        let path = PortProxy.agentPath(target.address, target: request.head.path ?? "/")
+        let path = PortProxy.agentPath(target.address, target: PortProxy.withoutKey(request.head.path ?? "/"))
         let services = proxy.services
         return try await WebSocketUpgradeMiddleware<Context>(onUpgrade: { inbound, outbound, wsContext in
             await services.capsules.touch(target.address.capsuleID)
