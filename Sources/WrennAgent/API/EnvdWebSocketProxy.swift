@@ -53,22 +53,32 @@ struct EnvdWebSocketProxy: Sendable {
             await Self.fail(outbound, AgentError(error))
             return
         }
+        await Self.relay(inbound: inbound, outbound: outbound, url: url, headers: headers,
+                         maxFrame: services.configuration.maxWebSocketFrame, lease: lease, logger: logger) { error in
+            logger.warning("envd WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
+            return .badGateway("capsule \(id) envd WebSocket failed: \(error)")
+        }
+    }
+
+    /// Opens a WebSocket to `url` (envd, or a port of the guest) and copies frames both ways as they come until
+    /// either side ends, touching `lease` on traffic; the upstream's close code and reason are passed on. When the
+    /// upstream cannot be reached, `failure` names the error frame sent before closing.
+    static func relay(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields,
+                      maxFrame: Int, lease: ActivityLease, logger: Logger, failure: (any Error) -> AgentError) async {
         let client = WebSocketClient(
             url: url,
-            configuration: .init(
-                maxFrameSize: services.configuration.maxWebSocketFrame, additionalHeaders: headers,
-                closeTimeout: .seconds(5), autoPing: .disabled),
+            configuration: .init(maxFrameSize: maxFrame, additionalHeaders: headers, closeTimeout: .seconds(5), autoPing: .disabled),
             logger: logger
-        ) { envdInbound, envdOutbound, _ in
+        ) { upstreamInbound, upstreamOutbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await frame in inbound {
                         lease.touch()
-                        try await envdOutbound.write(.custom(Self.frame(frame)))
+                        try await upstreamOutbound.write(.custom(Self.frame(frame)))
                     }
                 }
                 group.addTask {
-                    for try await frame in envdInbound {
+                    for try await frame in upstreamInbound {
                         lease.touch()
                         try await outbound.write(.custom(Self.frame(frame)))
                     }
@@ -81,8 +91,7 @@ struct EnvdWebSocketProxy: Sendable {
         do {
             close = try await client.run()
         } catch {
-            logger.warning("envd WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
-            await Self.fail(outbound, .badGateway("capsule \(id) envd WebSocket failed: \(error)"))
+            await Self.fail(outbound, failure(error))
             return
         }
         if let close, close.closeCode != .normalClosure {

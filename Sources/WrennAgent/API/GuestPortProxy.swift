@@ -143,39 +143,10 @@ struct GuestPortProxy: Sendable {
             await EnvdWebSocketProxy.fail(outbound, AgentError(error))
             return
         }
-        let client = WebSocketClient(
-            url: url,
-            configuration: .init(maxFrameSize: services.configuration.maxWebSocketFrame, additionalHeaders: headers,
-                                 closeTimeout: .seconds(5), autoPing: .disabled),
-            logger: logger
-        ) { guestInbound, guestOutbound, _ in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for try await frame in inbound {
-                        lease.touch()
-                        try await guestOutbound.write(.custom(EnvdWebSocketProxy.frame(frame)))
-                    }
-                }
-                group.addTask {
-                    for try await frame in guestInbound {
-                        lease.touch()
-                        try await outbound.write(.custom(EnvdWebSocketProxy.frame(frame)))
-                    }
-                }
-                _ = try await group.next()
-                group.cancelAll()
-            }
-        }
-        let close: WebSocketCloseFrame?
-        do {
-            close = try await client.run()
-        } catch {
+        await EnvdWebSocketProxy.relay(inbound: inbound, outbound: outbound, url: url, headers: headers,
+                                       maxFrame: services.configuration.maxWebSocketFrame, lease: lease, logger: logger) { error in
             logger.debug("guest port WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
-            await EnvdWebSocketProxy.fail(outbound, .badGateway("capsule \(id) port WebSocket failed: \(error)"))
-            return
-        }
-        if let close, close.closeCode != .normalClosure {
-            try? await outbound.close(close.closeCode, reason: close.reason)
+            return .badGateway("capsule \(id) port WebSocket failed: \(error)")
         }
     }
 }
