@@ -5,7 +5,11 @@ import Foundation
 public enum WireCoding {
     /// Formats a date as RFC 3339 UTC with milliseconds, e.g. `2026-11-29T10:00:00.123Z`.
     public static func formatDate(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
+        // To the nearest millisecond. The formatter truncates, and a date of exactly n ms (`Date(millis:)`, a parsed
+        // `….567Z`) is often a hair below it as a Double: aim at the middle of the millisecond so it prints as n.
+        let millis = (date.timeIntervalSince1970 * 1000).rounded()
+        let date = Date(timeIntervalSince1970: (millis + 0.5) / 1000)
+        return date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true)
             .timeSeparator(.colon).timeZone(separator: .omitted))
     }
 

@@ -316,11 +316,14 @@ struct CapsuleAPITests {
 
     struct SSEMessage { var id: String?; var event: String; var data: String }
 
-    /// Reads the SSE stream over a real connection until an event named `until` arrives (10 s at most).
-    static func readSSE(cp: TestControlPlane, apiKey: String, lastEventID: String?, until: String) async throws -> [SSEMessage] {
+    /// Reads the SSE stream at `path` over a real connection until an event named `until` arrives (10 s at most),
+    /// authenticated by `apiKey` or by a `cookie` header.
+    static func readSSE(cp: TestControlPlane, apiKey: String?, cookie: String? = nil, path: String = "/v1/events/stream",
+                        lastEventID: String?, until: String) async throws -> [SSEMessage] {
         let port = try #require(cp.client.port)
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/events/stream")
-        request.headers.add(name: "X-API-Key", value: apiKey)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        if let apiKey { request.headers.add(name: "X-API-Key", value: apiKey) }
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         #expect(response.headers.first(name: "content-type") == "text/event-stream")

@@ -46,6 +46,8 @@ public enum ControlPlane {
         CapsuleDataRoutes(services: services).register(on: router)
         FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
+        AdminRoutes(services: services).register(on: router)
+        AdminCapsuleRoutes(services: services).register(on: router)
         HostCallbackRoutes(services: services).register(on: router)
         ChannelRoutes(services: services).register(on: router)
         HostRoutes(services: services).register(on: router)
@@ -58,6 +60,7 @@ public enum ControlPlane {
         wsRouter.add(middleware: PortProxyWebSocketMiddleware(proxy: PortProxy(services: assembly.services)))
         wsRouter.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
         CapsuleStreamRoutes(services: assembly.services).register(on: httpRouter, webSocketRouter: wsRouter)
+        AdminCapsuleRoutes(services: assembly.services).registerStreams(on: httpRouter, webSocketRouter: wsRouter)
         return wsRouter
     }
 

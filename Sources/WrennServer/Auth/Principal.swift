@@ -20,6 +20,9 @@ public struct Principal: Sendable {
     public var teamID: String?
     /// The user's role in `teamID` (nil for API keys and team-less sessions).
     public var role: TeamRole?
+    /// A platform admin acting on another team's resources through `/v1/admin/…` (`teamID` is that team):
+    /// audit entries record it (`metadata.via = "admin"`).
+    public var viaAdmin: Bool = false
 
     public var sessionID: String? {
         if case .session(let id, _) = credential { return id }
@@ -29,7 +32,7 @@ public struct Principal: Sendable {
     /// The audit log's view of this caller.
     var actor: AuditActor {
         switch credential {
-        case .session: return AuditActor(type: "user", id: userID, name: email)
+        case .session: return AuditActor(type: "user", id: userID, name: email, viaAdmin: viaAdmin)
         case .apiKey(let id, let name): return AuditActor(type: "api_key", id: id, name: name)
         }
     }
@@ -40,6 +43,8 @@ struct AuditActor: Sendable {
     var type: String
     var id: String?
     var name: String
+    /// A platform admin acting through the admin API (recorded as `metadata.via = "admin"`).
+    var viaAdmin: Bool = false
 
     static let system = AuditActor(type: "system", id: nil, name: "system")
 }

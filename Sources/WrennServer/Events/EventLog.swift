@@ -15,8 +15,8 @@ public struct EventLog: Sendable {
         try await EventRepository.append(team: team, kind: event.event, payload: payload, at: event.timestamp.millis, sql)
     }
 
-    /// The team's events after `seq`, oldest first.
-    func events(after seq: Int64, team: String, limit: Int = 500) async throws -> [EventRecord] {
+    /// The team's events after `seq` (every team's when `team` is nil), oldest first.
+    func events(after seq: Int64, team: String?, limit: Int = 500) async throws -> [EventRecord] {
         try await database.read { sql in try await EventRepository.after(seq: seq, team: team, limit: limit, sql) }
     }
 

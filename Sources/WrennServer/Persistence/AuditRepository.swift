@@ -13,15 +13,25 @@ enum AuditRepository {
     }
 
     /// One page of `team`'s entries visible to a caller: `scopes`, plus `user`-scope entries whose actor is `actor`.
-    static func page(team: String, scopes: [String], actor: String?, before: (Int64, String)?, limit: Int,
+    /// With `team` nil, every team's entries of every scope (platform admins).
+    static func page(team: String?, scopes: [String]?, actor: String?, before: (Int64, String)?, limit: Int,
                      _ sql: any SQLDatabase) async throws -> [AuditRecord] {
-        var query: SQLQueryString = "SELECT \(unsafeRaw: columns) FROM audit_logs WHERE team_id = \(bind: team) AND (scope IN (\(binds: scopes))"
-        if let actor {
-            query.appendInterpolation(unsafeRaw: " OR (scope = 'user' AND actor_id = ")
-            query.appendInterpolation(bind: actor)
+        var query: SQLQueryString = "SELECT \(unsafeRaw: columns) FROM audit_logs WHERE 1 = 1"
+        if let team {
+            query.appendInterpolation(unsafeRaw: " AND team_id = ")
+            query.appendInterpolation(bind: team)
+        }
+        if let scopes {
+            query.appendInterpolation(unsafeRaw: " AND (scope IN (")
+            query.appendInterpolation(binds: scopes)
+            query.appendInterpolation(unsafeRaw: ")")
+            if let actor {
+                query.appendInterpolation(unsafeRaw: " OR (scope = 'user' AND actor_id = ")
+                query.appendInterpolation(bind: actor)
+                query.appendInterpolation(unsafeRaw: ")")
+            }
             query.appendInterpolation(unsafeRaw: ")")
         }
-        query.appendInterpolation(unsafeRaw: ")")
         if let (time, id) = before {
             query.appendInterpolation(unsafeRaw: " AND (created_at < ")
             query.appendInterpolation(bind: time)

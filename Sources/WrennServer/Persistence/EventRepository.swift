@@ -15,11 +15,16 @@ enum EventRepository {
         try await sql.raw("INSERT INTO events (team_id, kind, payload, created_at) VALUES (\(bind: team), \(bind: kind), \(bind: payload), \(bind: at))").run()
     }
 
-    /// The team's events after `seq`, oldest first.
-    static func after(seq: Int64, team: String, limit: Int, _ sql: any SQLDatabase) async throws -> [EventRecord] {
-        try await sql.raw("""
-            SELECT seq, team_id, kind, payload, created_at FROM events WHERE team_id = \(bind: team) AND seq > \(bind: seq)
-            ORDER BY seq ASC LIMIT \(bind: limit)
+    /// The team's events after `seq` (every team's when `team` is nil), oldest first.
+    static func after(seq: Int64, team: String?, limit: Int, _ sql: any SQLDatabase) async throws -> [EventRecord] {
+        if let team {
+            return try await sql.raw("""
+                SELECT seq, team_id, kind, payload, created_at FROM events WHERE team_id = \(bind: team) AND seq > \(bind: seq)
+                ORDER BY seq ASC LIMIT \(bind: limit)
+                """).rows(EventRecord.self)
+        }
+        return try await sql.raw("""
+            SELECT seq, team_id, kind, payload, created_at FROM events WHERE seq > \(bind: seq) ORDER BY seq ASC LIMIT \(bind: limit)
             """).rows(EventRecord.self)
     }
 

@@ -11,11 +11,12 @@ import WrennWire
 /// the control plane never holds a whole request or file in memory.
 struct CapsuleDataRoutes {
     let services: ControlPlaneServices
+    var scope: CapsuleScope = .team
     /// Upper bound for one proxied call (a long foreground exec or a large file).
     static let deadline: TimeAmount = .hours(2)
 
     func register(on router: Router<WrennRequestContext>) {
-        let c = router.group("v1/capsules/:id")
+        let c = router.group(RouterPath(scope.prefix))
         c.post("exec") { request, context in try await proxy(request, context, to: "/exec", activity: true) }
         c.get("processes") { request, context in try await proxy(request, context, to: "/processes", activity: true) }
         c.delete("processes/:selector") { request, context in
@@ -34,7 +35,7 @@ struct CapsuleDataRoutes {
     /// Forwards `request` to envd's `envdPath` (keeping the query string) and streams the answer back.
     func proxy(_ request: Request, _ context: WrennRequestContext, to envdPath: String, activity: Bool,
                body overrideBody: HTTPClientRequest.Body? = nil, query overrideQuery: String? = nil) async throws -> Response {
-        let principal = try context.requireCaller(request)
+        let principal = try await scope.caller(request, context)
         let id = try context.parameters.require("id")
         let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
         if activity { await services.capsules.touch(id) }

@@ -15,6 +15,7 @@ import WrennWire
 /// HTTP status (4401, 4404, 4409, …). A plain GET (no upgrade) answers with the error envelope, or 400.
 struct CapsuleStreamRoutes {
     let services: ControlPlaneServices
+    var scope: CapsuleScope = .team
     static let maxMessage = 16 << 20
     /// public path suffix → envd path (`{selector}` substituted).
     static let streams: [(public: String, envd: String)] = [
@@ -26,7 +27,7 @@ struct CapsuleStreamRoutes {
     /// Registers the upgrade routes on `wsRouter` and their plain-HTTP twins on `router`.
     func register(on router: Router<WrennRequestContext>, webSocketRouter wsRouter: Router<WrennRequestContext>) {
         for stream in Self.streams {
-            let path = RouterPath("v1/capsules/:id/\(stream.public)")
+            let path = RouterPath("\(scope.prefix)/\(stream.public)")
             // Every upgrade is accepted: a refused upgrade could only answer a bare 400, so failures are reported
             // inside the socket instead — one error frame, then a close with 4000 + the HTTP status (as the agent does).
             wsRouter.ws(path, onUpgrade: { inbound, outbound, wsContext in
@@ -61,7 +62,7 @@ struct CapsuleStreamRoutes {
 
     /// The capsule id and its agent, if the caller may stream from it now.
     func authorize(_ request: Request, _ context: WrennRequestContext) async throws -> (String, AgentClient) {
-        let principal = try context.requireCaller(request)
+        let principal = try await scope.caller(request, context)
         let id = try context.parameters.require("id")
         let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
         return (id, agent)

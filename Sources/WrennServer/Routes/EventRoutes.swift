@@ -19,38 +19,42 @@ struct EventRoutes {
     func register(on router: Router<WrennRequestContext>) {
         router.get("v1/events/stream") { request, context -> Response in
             let principal = try context.requireCaller(request)
-            let team = try principal.requireTeam()
-            let events = services.events
-            let start: Int64
-            if let last = request.headers[.lastEventID].flatMap({ Int64($0) }), last >= 0 {
-                start = last
-            } else {
-                start = try await events.latestSeq()
-            }
-            let poll = pollInterval, keepalive = keepalive
-            let body = ResponseBody { writer in
-                let connected = SSEEvent(event: "connected", timestamp: services.clock.now())
-                try await writer.write(Self.frame(id: nil, kind: "connected", json: try WireCoding.makeEncoder().encode(connected)))
-                var cursor = start
-                var lastWrite = ContinuousClock.now
-                // Ends on graceful shutdown too, so a server stop never waits for an open stream.
-                while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                    let batch = try await events.events(after: cursor, team: team)
-                    for event in batch {
-                        try await writer.write(Self.frame(id: event.seq, kind: event.kind, json: Data(event.payload.utf8)))
-                        cursor = event.seq
-                        lastWrite = .now
-                    }
-                    if ContinuousClock.now - lastWrite >= keepalive {
-                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                        lastWrite = .now
-                    }
-                    if batch.isEmpty { try await Task.sleep(for: poll) }
-                }
-                try await writer.finish(nil)
-            }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+            return try await stream(request, team: try principal.requireTeam())
         }
+    }
+
+    /// The SSE response of `team`'s events, or of every team's when `team` is nil (the admin stream).
+    func stream(_ request: Request, team: String?) async throws -> Response {
+        let events = services.events
+        let start: Int64
+        if let last = request.headers[.lastEventID].flatMap({ Int64($0) }), last >= 0 {
+            start = last
+        } else {
+            start = try await events.latestSeq()
+        }
+        let poll = pollInterval, keepalive = keepalive
+        let body = ResponseBody { writer in
+            let connected = SSEEvent(event: "connected", timestamp: services.clock.now())
+            try await writer.write(Self.frame(id: nil, kind: "connected", json: try WireCoding.makeEncoder().encode(connected)))
+            var cursor = start
+            var lastWrite = ContinuousClock.now
+            // Ends on graceful shutdown too, so a server stop never waits for an open stream.
+            while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                let batch = try await events.events(after: cursor, team: team)
+                for event in batch {
+                    try await writer.write(Self.frame(id: event.seq, kind: event.kind, json: Data(event.payload.utf8)))
+                    cursor = event.seq
+                    lastWrite = .now
+                }
+                if ContinuousClock.now - lastWrite >= keepalive {
+                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                    lastWrite = .now
+                }
+                if batch.isEmpty { try await Task.sleep(for: poll) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     static func frame(id: Int64?, kind: String, json: Data) -> ByteBuffer {

@@ -13,17 +13,18 @@ import WrennWire
 /// The non-streaming endpoint caps the file at `uploadLimit` (413 with the limit in the message).
 struct FileUploadRoutes {
     let services: ControlPlaneServices
+    var scope: CapsuleScope = .team
     static let uploadLimit: Int64 = 100 * 1024 * 1024
     static let maxPathBytes = 4096
 
     func register(on router: Router<WrennRequestContext>) {
-        let c = router.group("v1/capsules/:id")
+        let c = router.group(RouterPath(scope.prefix))
         c.post("files/write") { request, context in try await upload(request, context, limit: Self.uploadLimit) }
         c.post("files/stream/write") { request, context in try await upload(request, context, limit: nil) }
     }
 
     func upload(_ request: Request, _ context: WrennRequestContext, limit: Int64?) async throws -> Response {
-        let principal = try context.requireCaller(request)
+        let principal = try await scope.caller(request, context)
         let id = try context.parameters.require("id")
         let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
         guard let contentType = request.headers[.contentType] else { throw ServiceError.invalid("a multipart/form-data body is required") }

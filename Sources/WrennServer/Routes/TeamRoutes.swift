@@ -80,18 +80,25 @@ struct TeamRoutes {
 
         router.get("v1/audit-logs") { request, context in
             let principal = try context.requireSession(request)
-            let query = request.uri.queryParameters
-            var before: Date?
-            if let text = query.get("before") {
-                guard let date = WireCoding.parseDate(text) else { throw ServiceError.invalid("before: must be an RFC 3339 date-time") }
-                before = date
-            }
-            var limit: Int?
-            if let text = query.get("limit") {
-                guard let n = Int(text) else { throw ServiceError.invalid("limit: must be an integer") }
-                limit = n
-            }
-            return try JSONResponse.make(try await services.audit.page(for: principal, before: before, beforeID: query.get("before_id"), limit: limit))
+            let query = try Self.auditQuery(request)
+            return try JSONResponse.make(try await services.audit.page(for: principal, before: query.before, beforeID: query.beforeID,
+                                                                       limit: query.limit))
         }
+    }
+
+    /// The audit log's cursor and page size (`before`, `before_id`, `limit`), shared with the admin audit log.
+    static func auditQuery(_ request: Request) throws -> (before: Date?, beforeID: String?, limit: Int?) {
+        let query = request.uri.queryParameters
+        var before: Date?
+        if let text = query.get("before") {
+            guard let date = WireCoding.parseDate(text) else { throw ServiceError.invalid("before: must be an RFC 3339 date-time") }
+            before = date
+        }
+        var limit: Int?
+        if let text = query.get("limit") {
+            guard let n = Int(text) else { throw ServiceError.invalid("limit: must be an integer") }
+            limit = n
+        }
+        return (before, query.get("before_id"), limit)
     }
 }

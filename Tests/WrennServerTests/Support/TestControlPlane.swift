@@ -94,6 +94,9 @@ final class Browser: @unchecked Sendable {
         set { lock.withLock { _cookies = newValue } }
     }
 
+    /// The cookie jar as a `Cookie` header value.
+    var cookieHeader: String { cookies.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ") }
+
     func get(_ uri: String) async throws -> TestResponse { try await send(uri, .get, body: nil) }
     func delete(_ uri: String, json: [String: Any]? = nil) async throws -> TestResponse { try await send(uri, .delete, body: json.map(Self.encode)) }
     func post(_ uri: String, json: [String: Any]? = [:]) async throws -> TestResponse { try await send(uri, .post, body: json.map(Self.encode)) }
@@ -103,9 +106,7 @@ final class Browser: @unchecked Sendable {
     func send(_ uri: String, _ method: HTTPRequest.Method, body: ByteBuffer?, extraHeaders: HTTPFields = [:]) async throws -> TestResponse {
         var headers = extraHeaders
         let jar = cookies
-        if !jar.isEmpty {
-            headers[.cookie] = jar.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "; ")
-        }
+        if !jar.isEmpty { headers[.cookie] = cookieHeader }
         if sendCSRF, let csrf = jar["wrenn_csrf"] { headers[HTTPField.Name("X-CSRF-Token")!] = csrf }
         if let apiKey { headers[HTTPField.Name("X-API-Key")!] = apiKey }
         if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
