@@ -16,10 +16,11 @@ public struct ControlPlaneServices: Sendable {
     public let capsules: CapsuleService
     public let snapshots: SnapshotService
     public let lifecycle: LifecycleWorker
-    public let admin: AdminService
     public let stats: StatsService
     public let channels: ChannelService
     public let channelDelivery: ChannelDeliveryService
+    public let builds: BuildService
+    public let buildWorker: BuildWorker
     public let hostService: HostService
     public let hostMonitor: HostMonitor
 
@@ -51,7 +52,10 @@ public struct ControlPlaneServices: Sendable {
         self.channels = ChannelService(database: database, clock: clock, audit: audit, settings: config.channels, sender: sender, logger: logger)
         self.channelDelivery = ChannelDeliveryService(database: database, clock: clock, settings: config.channels, sender: sender, logger: logger)
         self.snapshots = SnapshotService(database: database, clock: clock, audit: audit, events: events, capsules: capsules)
-        self.admin = AdminService(database: database, clock: clock, audit: audit, capsuleService: capsules, teamService: teams, logger: logger)
+        let buildWorker = BuildWorker()
+        self.buildWorker = buildWorker
+        self.builds = BuildService(database: database, clock: clock, audit: audit, capsules: capsules, snapshots: snapshots,
+                                   worker: buildWorker, dataDirectory: config.dataDirectory, logger: logger)
         let reconciler = HostReconciler(database: database, clock: clock, events: events, directory: hosts, logger: logger)
         self.hostService = HostService(database: database, clock: clock, audit: audit, events: events, directory: hosts,
                                        tokens: HostTokens(secret: config.secret), reconciler: reconciler, worker: lifecycle, logger: logger)

@@ -108,6 +108,7 @@ public enum Migrations {
         Migration(version: 3, name: "capsule_stats", statements: StatsRepository.schema),
         Migration(version: 4, name: "hosts", statements: HostRepository.schema),
         Migration(version: 5, name: "channels", statements: ChannelRepository.schema),
+        Migration(version: 7, name: "template_builds", statements: BuildRepository.schema),
     ]
 
     /// Applies every migration not yet recorded in `schema_migrations`, each in its own transaction.
