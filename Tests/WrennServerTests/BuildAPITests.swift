@@ -314,6 +314,31 @@ struct BuildAPITests {
         }
     }
 
+    /// `wrenn template build`'s client: signs in as the admin, submits a recipe file, follows it to the end.
+    @Test(arguments: TestBackend.available)
+    func templateBuildClientSubmitsARecipeFile(_ backend: TestBackend) async throws {
+        try await Self.withAdmin(backend) { s in
+            let port = try #require(s.cp.client.port)
+            let file = RecipeFile.parse("# local\nENV WHO=cli\nRUN echo built by $WHO\nHEALTHCHECK --interval=100ms --retries=3 true\n")
+            #expect(file.healthcheck == "--interval=100ms --retries=3 true")
+            let lines = Lines()
+            let client = TemplateBuildClient(baseURL: "http://127.0.0.1:\(port)/", email: "alice@builds.test", password: "correct horse")
+            let build = try await client.run(CreateBuildRequest(name: "from-cli", recipe: file.recipe, healthcheck: file.healthcheck)) { lines.append($0) }
+            #expect(build.status == .success)
+            #expect(build.logs.map(\.cmd) == ["ENV WHO=cli", "RUN echo built by $WHO", "HEALTHCHECK true"])
+            #expect(lines.all.last?.hasSuffix("success") == true)
+            let refused = TemplateBuildClient(baseURL: "http://127.0.0.1:\(port)", email: "bob@builds.test", password: "correct horse")
+            await #expect(throws: TemplateBuildClient.Failure.self) { _ = try await refused.run(CreateBuildRequest(name: "x", recipe: ["RUN true"])) { _ in } }
+        }
+    }
+
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ s: String) { lock.withLock { lines.append(s) } }
+        var all: [String] { lock.withLock { lines } }
+    }
+
     @Test(arguments: TestBackend.available)
     func unfinishedBuildsFailAfterARestart(_ backend: TestBackend) async throws {
         try await Self.withAdmin(backend) { s in

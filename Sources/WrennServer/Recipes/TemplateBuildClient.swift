@@ -1,0 +1,84 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import WrennWire
+
+/// The client side of `wrenn template build`: signs in as a platform admin (builds are session-only), submits a
+/// recipe file as a build, and follows it, printing each step as it finishes, until it ends.
+public struct TemplateBuildClient: Sendable {
+    public let baseURL: String
+    public let email: String
+    public let password: String
+
+    public init(baseURL: String, email: String, password: String) {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base; self.email = email; self.password = password
+    }
+
+    public struct Failure: Error, CustomStringConvertible { public var description: String }
+
+    /// Submits `request` and prints the build's steps until it ends; returns the final build.
+    public func run(_ request: CreateBuildRequest, print say: @Sendable (String) -> Void) async throws -> Build {
+        let http = HTTPClient.shared
+        let cookies = try await signIn(http)
+        var submit = HTTPClientRequest(url: "\(baseURL)/v1/admin/builds")
+        submit.method = .POST
+        submit.headers.add(name: "Cookie", value: cookies.header)
+        submit.headers.add(name: "X-CSRF-Token", value: cookies.csrf)
+        submit.headers.add(name: "Content-Type", value: "application/json")
+        submit.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(request)))
+        var build: Build = try await call(http, submit, expect: 202)
+        say("build \(build.id): \(build.name) from \(build.baseTemplate), \(build.totalSteps) steps")
+        var shown = 0
+        while true {
+            var get = HTTPClientRequest(url: "\(baseURL)/v1/admin/builds/\(build.id)")
+            get.headers.add(name: "Cookie", value: cookies.header)
+            build = try await call(http, get, expect: 200)
+            for entry in build.logs.dropFirst(shown) {
+                say("[\(entry.step)/\(build.totalSteps)] \(entry.ok ? "ok" : "FAILED (exit \(entry.exit))") \(entry.elapsedMs) ms  \(entry.cmd)")
+                if !entry.ok || entry.phase == "healthcheck" {
+                    if !entry.stdout.isEmpty { say(entry.stdout) }
+                    if !entry.stderr.isEmpty { say(entry.stderr) }
+                }
+            }
+            shown = build.logs.count
+            if build.status.isFinal { break }
+            try await Task.sleep(for: .seconds(1))
+        }
+        say("build \(build.id): \(build.status.rawValue)\(build.error.map { " — \($0)" } ?? "")")
+        return build
+    }
+
+    func signIn(_ http: HTTPClient) async throws -> (header: String, csrf: String) {
+        var login = HTTPClientRequest(url: "\(baseURL)/v1/auth/login")
+        login.method = .POST
+        login.headers.add(name: "Content-Type", value: "application/json")
+        login.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(["email": email, "password": password])))
+        let response = try await http.execute(login, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status.code == 200 else { throw Failure(description: "sign-in failed: \(Self.message(Data(buffer: body)))") }
+        var jar: [String: String] = [:]
+        for field in response.headers["Set-Cookie"] {
+            let pair = field.split(separator: ";", maxSplits: 1)[0]
+            guard let eq = pair.firstIndex(of: "=") else { continue }
+            jar[String(pair[..<eq]).trimmingCharacters(in: .whitespaces)] = String(pair[pair.index(after: eq)...])
+        }
+        guard let sid = jar["wrenn_sid"], let csrf = jar["wrenn_csrf"] else { throw Failure(description: "sign-in answered without a session") }
+        return ("wrenn_sid=\(sid); wrenn_csrf=\(csrf)", csrf)
+    }
+
+    func call<T: Decodable>(_ http: HTTPClient, _ request: HTTPClientRequest, expect: UInt) async throws -> T {
+        let response = try await http.execute(request, timeout: .seconds(60))
+        let body = Data(buffer: try await response.body.collect(upTo: 64 << 20))
+        guard response.status.code == expect else {
+            throw Failure(description: "\(request.method) \(request.url): HTTP \(response.status.code): \(Self.message(body))")
+        }
+        return try WireCoding.makeDecoder().decode(T.self, from: body)
+    }
+
+    static func message(_ body: Data) -> String {
+        (try? JSONDecoder().decode(ErrorEnvelope.self, from: body))?.error.message ?? String(decoding: body.prefix(2000), as: UTF8.self)
+    }
+}
