@@ -81,7 +81,7 @@ struct AdminCapsuleTests {
             #expect(bg.status == .accepted)
             #expect(try await s.alice.get("\(base)/processes").decode(ProcessListResponse.self).processes.contains { $0.tag == "nap" })
             #expect(try await s.alice.delete("\(base)/processes/nap").status == .noContent)
-            #expect(try await s.alice.delete("\(base)/processes/nap").status == .notFound)
+            #expect(try await s.alice.delete("\(base)/processes/never-started").status == .notFound)
             #expect(try await s.alice.get("\(base)/metrics?range=5m").decode(CapsuleMetrics.self).sandboxID == capsule.id)
 
             // Files: write (multipart), read, list, mkdir, remove — and bob sees what the admin wrote.
