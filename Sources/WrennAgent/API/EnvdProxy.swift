@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -115,23 +116,42 @@ struct EnvdProxy: Sendable {
 }
 
 /// A request body that records activity on a capsule for every chunk it yields.
+///
+/// It can be read once, like the request body under it; a second reader (an HTTP client that retries a request on a
+/// fresh connection) gets an error instead of tripping the underlying body's single-iterator precondition, which
+/// would take the whole agent down (seen once under heavy parallel load).
 struct TouchingBody: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let body: RequestBody
     let lease: ActivityLease
+    private let taken = Taken()
+
+    init(body: RequestBody, lease: ActivityLease) {
+        self.body = body
+        self.lease = lease
+    }
+
+    final class Taken: Sendable {
+        private let flag = Mutex(false)
+        /// True the first time only.
+        func take() -> Bool { flag.withLock { taken in defer { taken = true }; return !taken } }
+    }
 
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: RequestBody.AsyncIterator
+        var base: RequestBody.AsyncIterator?
         let lease: ActivityLease
 
         mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
+            guard base != nil else { throw AgentError.badGateway("the request body was already forwarded and cannot be sent again") }
+            guard let chunk = try await base?.next() else { return nil }
             lease.touch()
             return chunk
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: body.makeAsyncIterator(), lease: lease) }
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: taken.take() ? body.makeAsyncIterator() : nil, lease: lease)
+    }
 }
 
 extension HTTPFields {
