@@ -46,10 +46,12 @@ public enum ControlPlane {
         CapsuleDataRoutes(services: services).register(on: router)
         FileUploadRoutes(services: services).register(on: router)
         EventRoutes(services: services).register(on: router)
+        AdminRoutes(services: services).register(on: router)
+        AdminCapsuleRoutes(services: services).register(on: router)
         HostCallbackRoutes(services: services).register(on: router)
+        HostRoutes(services: services).register(on: router)
         ChannelRoutes(services: services).register(on: router)
         AdminBuildRoutes(services: services).register(on: router)
-        HostRoutes(services: services).register(on: router)
         return router
     }
 
@@ -59,6 +61,7 @@ public enum ControlPlane {
         wsRouter.add(middleware: PortProxyWebSocketMiddleware(proxy: PortProxy(services: assembly.services)))
         wsRouter.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
         CapsuleStreamRoutes(services: assembly.services).register(on: httpRouter, webSocketRouter: wsRouter)
+        AdminCapsuleRoutes(services: assembly.services).registerStreams(on: httpRouter, webSocketRouter: wsRouter)
         AdminBuildRoutes(services: assembly.services).registerStream(on: httpRouter, webSocketRouter: wsRouter)
         return wsRouter
     }
@@ -69,7 +72,7 @@ public enum ControlPlane {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
         var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
-                              services: [assembly.database, assembly.services.lifecycle, assembly.services.channelDelivery, assembly.services.hostMonitor, assembly.services.buildWorker,
+                              services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor, assembly.services.channelDelivery, assembly.services.buildWorker,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger),
                                          StatsSampler(stats: assembly.services.stats, interval: assembly.services.config.statsSampleInterval, logger: logger),
                                          UsageRollupJob(stats: assembly.services.stats, interval: assembly.services.config.usageRollupInterval, logger: logger)],

@@ -16,13 +16,14 @@ public struct ControlPlaneServices: Sendable {
     public let capsules: CapsuleService
     public let snapshots: SnapshotService
     public let lifecycle: LifecycleWorker
+    public let admin: AdminService
+    public let hostService: HostService
+    public let hostMonitor: HostMonitor
     public let stats: StatsService
     public let channels: ChannelService
     public let channelDelivery: ChannelDeliveryService
     public let builds: BuildService
     public let buildWorker: BuildWorker
-    public let hostService: HostService
-    public let hostMonitor: HostMonitor
 
     public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, hosts: HostDirectory, logger: Logger) {
         self.config = config
@@ -56,6 +57,7 @@ public struct ControlPlaneServices: Sendable {
         self.buildWorker = buildWorker
         self.builds = BuildService(database: database, clock: clock, audit: audit, capsules: capsules, snapshots: snapshots,
                                    worker: buildWorker, dataDirectory: config.dataDirectory, logger: logger)
+        self.admin = AdminService(database: database, clock: clock, audit: audit, capsuleService: capsules, teamService: teams, logger: logger)
         let reconciler = HostReconciler(database: database, clock: clock, events: events, directory: hosts, logger: logger)
         self.hostService = HostService(database: database, clock: clock, audit: audit, events: events, directory: hosts,
                                        tokens: HostTokens(secret: config.secret), reconciler: reconciler, worker: lifecycle, logger: logger)

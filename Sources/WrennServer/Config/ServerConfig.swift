@@ -23,16 +23,16 @@ public struct ServerConfig: Sendable {
     /// The host agent capsules run on (`WRENN_AGENT_URL` + `WRENN_AGENT_TOKEN`); nil = no capsules can start.
     public var agent: AgentSettings?
     public var logLevel: String
+    /// Host monitor timing: check interval and heartbeat timeout (90 s).
+    public var hostMonitor = HostMonitorSettings()
     /// How often the stats sampler records each team's reservation (`GET /v1/capsules/stats`).
     public var statsSampleInterval: Duration = .seconds(10)
     /// How often the capsules' status history is rolled up into daily usage (`GET /v1/capsules/usage`).
     public var usageRollupInterval: Duration = .seconds(3600)
-    /// Notification channels: encryption key for their configs, Telegram API base, delivery timing.
-    public var channels: ChannelSettings
     /// Host suffix of the port proxy, `{port}-{capsule_id}.<domain>` (`WRENN_PROXY_DOMAIN`); nil = the public URL's host.
     public var proxyDomain: String? = nil
-    /// Host monitor timing: check interval and heartbeat timeout (90 s).
-    public var hostMonitor = HostMonitorSettings()
+    /// Notification channels: encryption key for their configs, Telegram API base, delivery timing.
+    public var channels: ChannelSettings
 
     /// SMTP delivery settings; nil means "no SMTP: write mails to the outbox table and log the link".
     public struct SMTPSettings: Sendable {
