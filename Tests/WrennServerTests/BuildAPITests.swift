@@ -279,7 +279,7 @@ struct BuildAPITests {
         return (try frames.all.map { try WireCoding.makeDecoder().decode(BuildConsoleFrame.self, from: Data($0.utf8)) }, close)
     }
 
-    @Test(arguments: TestBackend.available)
+    @Test(.timeLimit(.minutes(2)), arguments: TestBackend.available)
     func consoleReplaysThenTailsAndCloses(_ backend: TestBackend) async throws {
         try await Self.withAdmin(backend) { s in
             let gate = "/tmp/wrenn-build-gate-\(UUID().uuidString)"

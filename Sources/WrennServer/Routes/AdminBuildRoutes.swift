@@ -45,6 +45,10 @@ struct AdminBuildRoutes {
                 await CapsuleStreamRoutes.refuse(outbound, error)
                 return
             }
+            // A finished build's whole console is ready at once: written together with the 101, swift-websocket's
+            // client (our own tests and hops use it) can lose what arrives in the same read as the upgrade answer,
+            // and then waits forever for a close it never saw. envd's process attach waits the same 30 ms.
+            try? await Task.sleep(for: CapsuleStreamRoutes.firstFrameDelay)
             let encoder = WireCoding.makeEncoder()
             for frame in console.history {
                 try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))

@@ -68,8 +68,13 @@ struct CapsuleStreamRoutes {
         return (id, agent)
     }
 
+    /// Pause before the first frame a server sends right after an upgrade: frames that arrive in the same read as
+    /// the 101 can be lost by swift-websocket's client (see docs/agent.md, "first frames after a WebSocket upgrade").
+    static let firstFrameDelay: Duration = .milliseconds(30)
+
     /// Reports why a stream cannot start: `{"type":"error","code","data","fatal":true}`, then close 4000 + status.
     static func refuse(_ outbound: WebSocketOutboundWriter, _ error: any Error) async {
+        try? await Task.sleep(for: firstFrameDelay)
         let failure = (error as? ServiceError) ?? ServiceError(.internalError, "internal_error", "internal error")
         let status = APIErrorResponse.status(for: failure.kind).code
         struct ErrorFrame: Encodable { var type = "error"; var code: String; var data: String; var fatal = true }
