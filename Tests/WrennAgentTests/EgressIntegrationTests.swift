@@ -42,7 +42,7 @@ struct EgressIntegrationTests {
         try process.run()
         let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
         guard let bound = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             throw RuntimeError.invalidRequest("echo server did not start: \(line)")
         }
         return (process, bound)
@@ -83,8 +83,12 @@ struct EgressIntegrationTests {
         let suffix = String(UUID().uuidString.prefix(8)).lowercased()
         let idOut = "cl-eg-out-\(suffix)", idIn = "cl-eg-in-\(suffix)"
         defer {
-            wanServer.terminate()
-            hostServer.terminate()
+            // SIGKILL: children of the test runner inherit its ignored SIGTERM (swift-service-lifecycle installs
+            // a handler), so terminate() would leave these servers running after the suite.
+            for server in [wanServer, hostServer] {
+                kill(server.processIdentifier, SIGKILL)
+                server.waitUntilExit()
+            }
         }
         do {
             let out = try await runtime.create(CapsuleRequest(id: idOut, template: TestSupport.imageName, egress: true))
