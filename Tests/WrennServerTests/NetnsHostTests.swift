@@ -126,6 +126,40 @@ struct NetnsHostTests {
         }
     }
 
+    /// A control plane (SQLite under `root`, manual clock, monitor left to the test) listening on `gateway`.
+    struct ServedControlPlane {
+        let assembly: ControlPlane.Assembly
+        let clock: ManualWallClock
+        let group: ServiceGroup
+        let server: Task<Void, any Error>
+        let url: String
+        let logger: Logger
+    }
+
+    static func serveControlPlane(root: String, gateway: String) async throws -> ServedControlPlane {
+        var config = ServerConfig(dataDirectory: root + "/cp", databaseURL: "sqlite://\(root)/cp.db", secret: String(repeating: "n", count: 40),
+                                  bcryptCost: 4)
+        config.hostMonitor = .init(interval: .seconds(3600))
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        var logger = Logger(label: "test.netns")
+        logger.logLevel = .critical
+        let clock = ManualWallClock()
+        let assembly = try await ControlPlane.assemble(config: config, clock: clock, logger: logger)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = ControlPlane.makeApplication(assembly, host: gateway, port: 0, logger: logger) { port in
+            continuation.yield(port)
+            continuation.finish()
+        }
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+        let server = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            server.cancel()
+            throw LocalAgentError("control plane did not start")
+        }
+        return ServedControlPlane(assembly: assembly, clock: clock, group: group, server: server, url: "http://\(gateway):\(port)", logger: logger)
+    }
+
     @Test func agentsInNamespacesRegisterFailAndReturn() async throws {
         let tag = String(UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(4))
         let net = Net(tag: tag, subnet: "10.251.\(Int.random(in: 1...250))")
@@ -139,25 +173,9 @@ struct NetnsHostTests {
         }
         try net.up(count: 2)
 
-        var config = ServerConfig(dataDirectory: root + "/cp", databaseURL: "sqlite://\(root)/cp.db", secret: String(repeating: "n", count: 40),
-                                  bcryptCost: 4)
-        config.hostMonitor = .init(interval: .seconds(3600))
-        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        var logger = Logger(label: "test.netns")
-        logger.logLevel = .critical
-        let clock = ManualWallClock()
-        let assembly = try await ControlPlane.assemble(config: config, clock: clock, logger: logger)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = ControlPlane.makeApplication(assembly, host: net.gateway, port: 0, logger: logger) { port in
-            continuation.yield(port)
-            continuation.finish()
-        }
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let server = Task { try await group.run() }
+        let served = try await Self.serveControlPlane(root: root, gateway: net.gateway)
+        let (assembly, clock, group, server, controlPlane) = (served.assembly, served.clock, served.group, served.server, served.url)
         defer { Task { await group.triggerGracefulShutdown() } }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        let controlPlane = "http://\(net.gateway):\(port)"
 
         // Two pending hosts with one-time tokens (what POST /v1/hosts makes).
         let hosts = try await Self.pendingHosts(assembly.database, clock, count: 2)
@@ -304,25 +322,10 @@ struct NetnsHostTests {
         }
         try net.up(count: 2)
 
-        var config = ServerConfig(dataDirectory: root + "/cp", databaseURL: "sqlite://\(root)/cp.db", secret: String(repeating: "n", count: 40),
-                                  bcryptCost: 4)
-        config.hostMonitor = .init(interval: .seconds(3600))
-        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-        var logger = Logger(label: "test.netns")
-        logger.logLevel = .critical
-        let clock = ManualWallClock()
-        let assembly = try await ControlPlane.assemble(config: config, clock: clock, logger: logger)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = ControlPlane.makeApplication(assembly, host: net.gateway, port: 0, logger: logger) { port in
-            continuation.yield(port)
-            continuation.finish()
-        }
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        let server = Task { try await group.run() }
+        let served = try await Self.serveControlPlane(root: root, gateway: net.gateway)
+        let (assembly, clock, group, server, controlPlane, logger) = (served.assembly, served.clock, served.group, served.server,
+                                                                       served.url, served.logger)
         defer { Task { await group.triggerGracefulShutdown() } }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        let controlPlane = "http://\(net.gateway):\(port)"
 
         // An admin, a team and an API key (what `wrenn dev` bootstraps).
         let envPath = try #require(try await DevBootstrap(services: assembly.services, logger: logger).run(baseURL: controlPlane))
