@@ -55,34 +55,7 @@ final class ChannelReceiver: Sendable {
         let router = Router()
         router.on("**", method: .post) { request, _ in try await self.record(request) }
         router.on("**", method: .put) { request, _ in try await self.record(request) }
-        let port = NIOLockedValueBox<Int?>(nil)
-        var logger = Logger(label: "channel.receiver")
-        logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLockedValue { $0 = channel.localAddress?.port } }, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            group.addTask { try await serviceGroup.run() }
-            var bound: Int?
-            for _ in 0..<200 {
-                bound = port.withLockedValue { $0 }
-                if bound != nil { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            guard let bound else { throw TestBackendError("channel receiver did not start") }
-            do {
-                let result = try await body("http://127.0.0.1:\(bound)")
-                release()
-                await serviceGroup.triggerGracefulShutdown()
-                try await group.waitForAll()
-                return result
-            } catch {
-                release()
-                await serviceGroup.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-        }
+        return try await withLoopbackServer(router, label: "channel receiver", logLevel: .critical, beforeShutdown: { self.release() }, body)
     }
 
     private func record(_ request: Request) async throws -> Response {

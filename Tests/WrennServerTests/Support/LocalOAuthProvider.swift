@@ -69,32 +69,7 @@ final class LocalOAuthProvider: Sendable {
             let mail = p.privateEmail ?? p.email ?? ""
             return Self.json(#"[{"email":"other@elsewhere.test","primary":false,"verified":true},{"email":"\#(mail)","primary":true,"verified":true}]"#, status: .ok)
         }
-        let port = NIOLockedValueBox<Int?>(nil)
-        var logger = Logger(label: "oauth.provider")
-        logger.logLevel = .warning
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in port.withLockedValue { $0 = channel.localAddress?.port } }, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            group.addTask { try await serviceGroup.run() }
-            var bound: Int?
-            for _ in 0..<200 {
-                bound = port.withLockedValue { $0 }
-                if bound != nil { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            guard let bound else { throw TestBackendError("OAuth provider did not start") }
-            do {
-                let result = try await body("http://127.0.0.1:\(bound)")
-                await serviceGroup.triggerGracefulShutdown()
-                try await group.waitForAll()
-                return result
-            } catch {
-                await serviceGroup.triggerGracefulShutdown()
-                try? await group.waitForAll()
-                throw error
-            }
-        }
+        return try await withLoopbackServer(router, label: "OAuth provider", logLevel: .warning, body)
     }
 
     private func profile(_ request: Request) -> Profile? {
