@@ -52,10 +52,16 @@ public struct CertificateAuthority: Sendable {
     /// Signs the CSR `csrPEM` (its signature must verify) for `commonName` (the CSR's own subject is ignored: the
     /// CA decides who the certificate names). Usable for TLS server and client authentication.
     public func issue(csrPEM: String, commonName: String, validity: TimeInterval, now: Date = Date()) throws -> String {
+        let csr = try Self.verifiedCSR(csrPEM)
+        return try leaf(publicKey: csr.publicKey, commonName: commonName, validity: validity, now: now).serializeAsPEM().pemString
+    }
+
+    /// The CSR in `csrPEM`, when it parses and its signature verifies (nothing is signed).
+    public static func verifiedCSR(_ csrPEM: String) throws -> CertificateSigningRequest {
         let csr: CertificateSigningRequest
         do { csr = try CertificateSigningRequest(pemEncoded: csrPEM) } catch { throw PKIError("csr is not a PEM certificate signing request") }
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else { throw PKIError("csr signature does not verify") }
-        return try leaf(publicKey: csr.publicKey, commonName: commonName, validity: validity, now: now).serializeAsPEM().pemString
+        return csr
     }
 
     /// A new key and a certificate for it (the control plane's own client identity).

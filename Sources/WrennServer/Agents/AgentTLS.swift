@@ -48,13 +48,22 @@ public struct AgentTLS: Sendable {
         }
     }
 
+    /// Checks an agent's CSR without signing anything (400 naming the field when it is missing or not valid).
+    func check(csrPEM: String?) throws {
+        try certifying(csrPEM) { _ = try CertificateAuthority.verifiedCSR($0) }
+    }
+
     /// The agent certificate for `hostID` from its CSR (400 naming the field when the CSR is not valid).
     func certify(csrPEM: String?, hostID: String, now: Date) throws -> String {
+        try certifying(csrPEM) { try authority.issue(csrPEM: $0, commonName: hostID, validity: Self.agentCertificateValidity, now: now) }
+    }
+
+    private func certifying<T>(_ csrPEM: String?, _ work: (String) throws -> T) throws -> T {
         guard let csrPEM, !csrPEM.isEmpty else {
             throw ServiceError.invalid("csr: a PEM certificate signing request for the agent's TLS key is required (agents serve mutual TLS)")
         }
         do {
-            return try authority.issue(csrPEM: csrPEM, commonName: hostID, validity: Self.agentCertificateValidity, now: now)
+            return try work(csrPEM)
         } catch let error as PKIError {
             throw ServiceError.invalid("csr: \(error.description)")
         }

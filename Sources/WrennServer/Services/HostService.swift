@@ -161,7 +161,7 @@ public struct HostService: Sendable {
         let now = clock.now()
         // Checked before the one-time token is spent, so a bad CSR does not burn it.
         guard let tls = directory.tls else { throw ServiceError(.unavailable, "host_registry_unavailable", "this control plane has no host registry") }
-        _ = try tls.certify(csrPEM: request.csr, hostID: "check", now: now)
+        try tls.check(csrPEM: request.csr)
         let hash = Secrets.sha256Hex(request.token)
         let result = try await database.transaction { sql -> (HostRecord, String)? in
             guard let token = try await HostRepository.registrationToken(hash: hash, sql), token.usedAt == nil,
