@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "WrennServer",
             dependencies: [
-                "WrennWire", "WrennPKI",
+                "WrennWire", "WrennPKI", "WrennImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

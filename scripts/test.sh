@@ -25,6 +25,12 @@ WRENN_TEST_SDK_PYTHON="${WRENN_TEST_DIR:-/var/lib/wrenn-test}/sdk-venv/bin/pytho
 export WRENN_TEST_SDK_PYTHON
 echo "==> swift build --build-tests"
 swift build --build-tests
+# The code-runner-beta build test installs its Python packages from a wheelhouse, never from PyPI (capsules have no
+# network in tests); fetched here, once, with the same pip flags `wrenn template build` uses.
+WRENN_TEST_WHEELHOUSE="${WRENN_TEST_DIR:-/var/lib/wrenn-test}/wheelhouse"
+export WRENN_TEST_WHEELHOUSE
+echo "==> wheels of images/recipes/code-runner-beta.recipe into $WRENN_TEST_WHEELHOUSE"
+"$(swift build --show-bin-path)/wrenn" template wheels images/recipes/code-runner-beta.recipe --dest "$WRENN_TEST_WHEELHOUSE"
 echo "==> swift test"
 # Serially: the QEMU suites boot TCG guests that saturate both cores, and timing-sensitive tests beside them
 # (TTL auto-pause, WebSocket attach right after the upgrade) then fail for the wrong reason. The whole suite

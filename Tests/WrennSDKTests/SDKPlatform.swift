@@ -11,9 +11,14 @@ import WrennTestSupport
 struct SDKPlatform {
     let baseURL: String
     let apiKey: String
+    /// The dev bootstrap's platform admin (template builds are admin-only).
+    let adminEmail: String
+    let adminPassword: String
     /// What the platform template `minimal` is on this agent.
     let template: String
     let runtimeName: String
+    /// The host agent's data directory (its templates live in `templates/`).
+    let agentDirectory: String
 
     static func logger(_ label: String) -> Logger {
         var logger = Logger(label: label)
@@ -30,6 +35,9 @@ struct SDKPlatform {
             && TestImage.canRunQEMU
     }
 
+    /// The QEMU agent's data directory; it outlives a run (its images link the shared test image).
+    static var qemuAgentDirectory: String { TestImage.dataDirectory + "/sdk-tests" }
+
     /// Starts agent and control plane, runs `body`, then stops both (capsules left behind are destroyed).
     static func run(_ body: @Sendable (SDKPlatform) async throws -> Void) async throws {
         let runtime: any Runtime
@@ -38,7 +46,7 @@ struct SDKPlatform {
         if usesQEMU {
             let image = try await TestImage.image()
             guard let network = NetworkConfig(namePrefix: "wk-", pool: "10.205.0.0/16") else { throw LocalAgentError("bad network") }
-            agentDirectory = TestImage.dataDirectory + "/sdk-tests"
+            agentDirectory = qemuAgentDirectory
             // The control plane's platform template is `minimal` (what the SDK boots by default): here it is the
             // shared test image, linked under this agent's own images directory.
             let images = agentDirectory + "/images"
@@ -91,12 +99,17 @@ struct SDKPlatform {
                 var cpPortIterator = cpPorts.makeAsyncIterator()
                 guard let cpPort = await cpPortIterator.next() else { throw LocalAgentError("control plane did not start") }
                 let baseURL = "http://127.0.0.1:\(cpPort)"
-                guard let envPath = try await DevBootstrap(services: assembly.services, logger: cpLogger).run(baseURL: baseURL),
-                      let apiKey = try String(contentsOfFile: envPath, encoding: .utf8).split(separator: "\n")
-                        .first(where: { $0.hasPrefix("WRENN_API_KEY=") })?.dropFirst("WRENN_API_KEY=".count)
-                else { throw LocalAgentError("dev bootstrap wrote no API key") }
-                try await body(SDKPlatform(baseURL: baseURL, apiKey: String(apiKey), template: template,
-                                           runtimeName: usesQEMU ? "qemu" : "envd-backed"))
+                guard let envPath = try await DevBootstrap(services: assembly.services, logger: cpLogger).run(baseURL: baseURL)
+                else { throw LocalAgentError("dev bootstrap wrote no env file") }
+                var dev: [String: String] = [:]
+                for line in try String(contentsOfFile: envPath, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
+                    guard let eq = line.firstIndex(of: "=") else { continue }
+                    dev[String(line[..<eq])] = String(line[line.index(after: eq)...])
+                }
+                guard let apiKey = dev["WRENN_API_KEY"], let adminEmail = dev["WRENN_ADMIN_EMAIL"], let adminPassword = dev["WRENN_ADMIN_PASSWORD"]
+                else { throw LocalAgentError("dev bootstrap wrote no API key or admin account") }
+                try await body(SDKPlatform(baseURL: baseURL, apiKey: apiKey, adminEmail: adminEmail, adminPassword: adminPassword,
+                                           template: template, runtimeName: usesQEMU ? "qemu" : "envd-backed", agentDirectory: agentDirectory))
             } catch {
                 await Self.stop(cpGroup, group, runtime)
                 throw error

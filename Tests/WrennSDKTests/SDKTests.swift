@@ -16,7 +16,8 @@ struct SDKTests {
             environment["WRENN_API_KEY"] = platform.apiKey
             environment["PYTHONDONTWRITEBYTECODE"] = "1"
             let started = ContinuousClock.now
-            let run = try await SDKPython.run(python, ["-m", "pytest", "-v", "-x", "-p", "no:cacheprovider", SDKPython.testDirectory],
+            let run = try await SDKPython.run(python, ["-m", "pytest", "-v", "-x", "-p", "no:cacheprovider",
+                                                       SDKPython.testDirectory + "/test_sdk_flows.py"],
                                               environment: environment)
             print("SDK tests (\(platform.runtimeName) runtime, template \(platform.template)) took \(ContinuousClock.now - started):\n\(run.output)")
             #expect(run.status == 0, "pytest failed (exit \(run.status)):\n\(run.output)")

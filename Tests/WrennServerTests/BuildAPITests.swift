@@ -283,23 +283,28 @@ struct BuildAPITests {
     func consoleReplaysThenTailsAndCloses(_ backend: TestBackend) async throws {
         try await Self.withAdmin(backend) { s in
             let gate = "/tmp/wrenn-build-gate-\(UUID().uuidString)"
-            defer { try? FileManager.default.removeItem(atPath: gate) }
+            let gate2 = gate + "-2"
+            defer { for path in [gate, gate2] { try? FileManager.default.removeItem(atPath: path) } }
             let r = try await s.admin.post("/v1/admin/builds", json: ["name": "console", "recipe": [
-                "RUN echo one", "RUN --timeout=30s while [ ! -f \(gate) ]; do sleep 0.05; done; echo two; echo warn >&2",
+                "RUN echo one",
+                "RUN --timeout=30s while [ ! -f \(gate) ]; do sleep 0.05; done; echo two; echo warn >&2; while [ ! -f \(gate2) ]; do sleep 0.05; done; echo three",
             ]])
             let id = try r.decode(Build.self).id
             _ = try await Self.wait(s.admin, id) { $0.logs.count == 1 && $0.currentStep == 2 }
-            // Connect mid-build: step 1 is replayed, then step 2 arrives live once the gate opens.
+            // Connect mid-build: step 1 is replayed, then step 2 arrives live once the gate opens. Its output is
+            // streamed while it runs: the step only goes on (gate2) once "warn" has reached this viewer.
             let live = try await Self.console(s.cp, s.admin, id) { frame in
                 if frame.type == "step-start", frame.step == 2 { FileManager.default.createFile(atPath: gate, contents: nil) }
+                if frame.type == "output", frame.data == "warn\n" { FileManager.default.createFile(atPath: gate2, contents: nil) }
             }
             let types = live.frames.map(\.type)
-            #expect(types == ["build-status", "step-start", "output", "step-end", "step-start", "output", "output", "step-end", "build-status"])
+            #expect(types == ["build-status", "step-start", "output", "step-end", "step-start", "output", "output", "output", "step-end", "build-status"])
             #expect(live.frames[1].cmd == "RUN echo one")
             #expect(live.frames[2].data == "one\n")
-            #expect(live.frames[5].data == "two\n" && live.frames[5].stream == "stdout")
-            #expect(live.frames[6].data == "warn\n" && live.frames[6].stream == "stderr")
-            #expect(live.frames[7].ok == true)
+            // stdout and stderr are separate pipes: either may come first.
+            #expect(Set(live.frames[5...6].map { "\($0.stream ?? "")|\($0.data ?? "")" }) == ["stdout|two\n", "stderr|warn\n"])
+            #expect(live.frames[7].data == "three\n" && live.frames[7].stream == "stdout")
+            #expect(live.frames[8].ok == true)
             #expect(live.frames.last?.status == .success)
             #expect(live.close?.closeCode == .normalClosure)
 
@@ -319,7 +324,7 @@ struct BuildAPITests {
     func templateBuildClientSubmitsARecipeFile(_ backend: TestBackend) async throws {
         try await Self.withAdmin(backend) { s in
             let port = try #require(s.cp.client.port)
-            let file = RecipeFile.parse("# local\nENV WHO=cli\nRUN echo built by $WHO\nHEALTHCHECK --interval=100ms --retries=3 true\n")
+            let file = try RecipeFile.parse("# local\nENV WHO=cli\nRUN echo built by $WHO\nHEALTHCHECK --interval=100ms --retries=3 true\n")
             #expect(file.healthcheck == "--interval=100ms --retries=3 true")
             let lines = Lines()
             let client = TemplateBuildClient(baseURL: "http://127.0.0.1:\(port)/", email: "alice@builds.test", password: "correct horse")
@@ -327,6 +332,26 @@ struct BuildAPITests {
             #expect(build.status == .success)
             #expect(build.logs.map(\.cmd) == ["ENV WHO=cli", "RUN echo built by $WHO", "HEALTHCHECK true"])
             #expect(lines.all.last?.hasSuffix("success") == true)
+
+            // With a context folder: the archive the CLI makes, streamed as multipart, is what COPY reads.
+            let context = FileManager.default.temporaryDirectory.appendingPathComponent("build-context-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: context) }
+            try FileManager.default.createDirectory(at: context.appendingPathComponent("sub"), withIntermediateDirectories: true)
+            try Data("from the context\n".utf8).write(to: context.appendingPathComponent("sub/note.txt"))
+            let target = "/tmp/wrenn-buildtest-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: target) }
+            let withFiles = try RecipeFile.parse("CONTEXT \(context.lastPathComponent)\nCOPY sub/note.txt \(target)/note.txt\nRUN cat \(target)/note.txt\n")
+            let archive = BuildArchive(recipeDirectory: context.deletingLastPathComponent())
+            let prepared = try #require(try await archive.make(for: withFiles) { _ in })
+            defer { try? FileManager.default.removeItem(at: prepared.cleanup) }
+            let copied = try await client.run(CreateBuildRequest(name: "from-cli-files", recipe: withFiles.recipe), archive: prepared.archive) { _ in }
+            #expect(copied.status == .success, "\(copied.error ?? "") \(copied.logs.map(\.stderr))")
+            #expect(copied.logs.first { $0.cmd.hasPrefix("RUN cat") }?.stdout == "from the context\n")
+            #expect(try await BuildArchive(recipeDirectory: context).make(for: try RecipeFile.parse("RUN true")) { _ in } == nil)
+            await #expect(throws: BuildArchive.Failure.self) {
+                _ = try await BuildArchive(recipeDirectory: context, context: context.appendingPathComponent("missing")).make(for: withFiles) { _ in }
+            }
+
             let refused = TemplateBuildClient(baseURL: "http://127.0.0.1:\(port)", email: "bob@builds.test", password: "correct horse")
             await #expect(throws: TemplateBuildClient.Failure.self) { _ = try await refused.run(CreateBuildRequest(name: "x", recipe: ["RUN true"])) { _ in } }
         }

@@ -69,15 +69,36 @@ struct BuildRecipeTests {
         #expect(throws: Recipe.ParseError.self) { try Healthcheck.parse("--retries=-1 true") }
     }
 
-    /// The shipped code-runner recipe parses (it is not run in tests: its packages come from PyPI).
+    /// The shipped code-runner recipe parses; its WHEELS file pins every package (building it is
+    /// `CodeRunnerTemplateTests`).
     @Test func codeRunnerRecipeParses() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("images/recipes/code-runner-beta.recipe")
-        let file = RecipeFile.parse(try String(contentsOf: url, encoding: .utf8))
+        let file = try RecipeFile.parse(try String(contentsOf: url, encoding: .utf8))
         let recipe = try Recipe.parse(file.recipe)
         #expect(recipe.lines.contains { $0.step == .user("wrenn-user") })
         #expect(recipe.lines.contains { $0.text.contains("--name wrenn") })
         #expect(recipe.lines.contains { if case .start(let c) = $0.step { c.contains("port=8888") && c.contains("0.0.0.0") } else { false } })
-        #expect(try Healthcheck.parse(try #require(file.healthcheck)).command.contains("8888"))
+        #expect(try Healthcheck.parse(try #require(file.healthcheck)).command == "python /home/wrenn-user/.wrenn/warm-kernel.py")
+        #expect(file.context == "code-runner-beta")
+        #expect(recipe.lines.contains { $0.step == .copy(sources: ["warm-kernel.py"], destination: "/home/wrenn-user/.wrenn/warm-kernel.py") })
+        let folder = url.deletingLastPathComponent()
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("code-runner-beta/warm-kernel.py").path))
+        let requirements = try String(contentsOf: folder.appendingPathComponent(try #require(file.wheels)), encoding: .utf8)
+        let pins = requirements.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
+        #expect(pins.count > 50 && pins.allSatisfy { $0.contains("==") })
+        for name in ["jupyter_server", "ipykernel", "numpy", "pandas", "matplotlib", "seaborn", "requests"] {
+            #expect(pins.contains { $0.hasPrefix(name + "==") }, "\(name) is not pinned")
+        }
+    }
+
+    @Test func recipeFileLines() throws {
+        let file = try RecipeFile.parse("RUN a\nwheels reqs.txt\n  HEALTHCHECK --retries=2 true\nCONTEXT files\nRUN b\n\n")
+        #expect(file.recipe == ["RUN a", "", "", "", "RUN b"])
+        #expect(file.context == "files")
+        #expect(file.wheels == "reqs.txt")
+        #expect(file.healthcheck == "--retries=2 true")
+        #expect(throws: RecipeFile.ParseError(description: "line 2: a second WHEELS")) { try RecipeFile.parse("WHEELS a\nWHEELS b") }
+        #expect(throws: RecipeFile.ParseError(description: "line 1: HEALTHCHECK needs an argument")) { try RecipeFile.parse("HEALTHCHECK") }
     }
 }

@@ -121,6 +121,34 @@ struct CapsuleAPITests {
         }
     }
 
+    /// A foreground exec that prints nothing for longer than 90 s still answers: the control plane's agent client
+    /// has no read timeout (it used `HTTPClient.shared`, whose 90 s read timeout cut a build's `pip install` and any
+    /// SDK `run(timeout=…)` over 90 s with 503). The caller here is a client without a read timeout either.
+    @Test(.timeLimit(.minutes(5))) func silentForegroundExecLongerThan90Seconds() async throws {
+        try await Self.withPlatform { cp, _, sdk in
+            let id = try await sdk.post("/v1/capsules", json: [:]).decode(Capsule.self).id
+            _ = try await Self.wait(sdk, id, for: .running)
+            let port = try #require(cp.client.port)
+            let caller = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5))))
+            do {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/capsules/\(id)/exec")
+                request.method = .POST
+                request.headers.add(name: "X-API-Key", value: try #require(sdk.apiKey))
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"cmd":"/bin/sh","args":["-c","sleep 95; echo still here"],"timeout_sec":150}"#))
+                let response = try await caller.execute(request, timeout: .seconds(200))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                #expect(response.status == .ok, "\(String(buffer: body))")
+                let result = try WireCoding.makeDecoder().decode(ExecResponse.self, from: Data(buffer: body))
+                #expect(result.stdout == "still here\n" && result.exitCode == 0)
+            } catch {
+                try await caller.shutdown()
+                throw error
+            }
+            try await caller.shutdown()
+        }
+    }
+
     @Test func createValidationAndTenantIsolation() async throws {
         try await Self.withPlatform { cp, _, sdk in
             #expect(try await sdk.post("/v1/capsules", json: ["template": "nope"]).status == .notFound)

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOFoundationCompat
@@ -20,7 +21,7 @@ public struct AgentClient: Sendable {
     /// TLS for WebSocket connections to the agent (HTTP requests use `http`, configured alike); nil for plain HTTP.
     let tls: TLSConfiguration?
 
-    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = .shared, tls: TLSConfiguration? = nil) {
+    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = AgentClient.plainHTTP, tls: TLSConfiguration? = nil) {
         self.hostID = hostID
         self.tls = tls
         var base = baseURL
@@ -28,6 +29,33 @@ public struct AgentClient: Sendable {
         self.baseURL = base
         self.token = token
         self.http = http
+    }
+
+    /// How the control plane's agent clients are configured (`plainHTTP`; `AgentTLS` adds its client certificate).
+    /// No read timeout: a foreground exec or a stream is silent for as long as its command runs (a build's
+    /// `pip install`, the SDK's `run(timeout=600)`); every call has its own deadline instead. `HTTPClient.shared`
+    /// would cut such a call after 90 s without bytes.
+    static func configuration(tls: TLSConfiguration? = nil) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(10)), decompression: .disabled)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        return configuration
+    }
+
+    /// The client for agents reached over plain HTTP (`wrenn dev`'s local agent, tests): like `HTTPClient.shared`
+    /// it lives as long as the process and is never shut down.
+    public static let plainHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration())
+
+    /// The agent's WebSocket URL for `path` (`ws://` or `wss://` as the agent is reached).
+    func webSocketURL(_ path: String) -> String {
+        baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://") + path
+    }
+
+    /// The headers that authenticate a WebSocket upgrade to the agent.
+    var webSocketHeaders: HTTPFields {
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer \(token)"
+        return headers
     }
 
     static let lifecycleDeadline: TimeAmount = .minutes(10)

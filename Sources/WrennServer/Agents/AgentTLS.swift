@@ -36,9 +36,7 @@ public struct AgentTLS: Sendable {
         }
         guard let identity else { throw PKIError("no control plane identity") }
         let clientConfiguration = try identity.clientConfiguration()
-        var configuration = HTTPClient.Configuration(tlsConfiguration: clientConfiguration, redirectConfiguration: .disallow,
-                                                     decompression: .disabled)
-        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        let configuration = AgentClient.configuration(tls: clientConfiguration)
         return try cache.withLock { cache in
             if let cached = cache[directory] { return cached }
             let tls = AgentTLS(authority: authority, identity: identity, clientConfiguration: clientConfiguration,

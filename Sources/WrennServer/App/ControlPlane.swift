@@ -102,7 +102,10 @@ public enum ControlPlane {
             guard devBootstrap else { return }
             let host = ["0.0.0.0", "::", ""].contains(config.listenHost) ? "127.0.0.1" : config.listenHost
             do {
-                try await DevBootstrap(services: assembly.services, logger: logger).run(baseURL: "http://\(host):\(port)")
+                // `localhost` rather than 127.0.0.1: the SDK derives port-proxy hosts from the base URL, and
+                // `8888-<id>.localhost` resolves to loopback (nss-myhostname) where `8888-<id>.127.0.0.1` resolves nowhere.
+                try await DevBootstrap(services: assembly.services, logger: logger)
+                    .run(baseURL: "http://\(host == "127.0.0.1" ? "localhost" : host):\(port)")
             } catch {
                 logger.error("dev bootstrap failed", metadata: ["error": "\(error)"])
             }

@@ -19,16 +19,31 @@ public struct TemplateBuildClient: Sendable {
 
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
-    /// Submits `request` and prints the build's steps until it ends; returns the final build.
-    public func run(_ request: CreateBuildRequest, print say: @Sendable (String) -> Void) async throws -> Build {
+    /// Submits `request` (with `archive`, a tar for COPY, streamed as multipart from disk) and prints the build's
+    /// steps until it ends; returns the final build.
+    public func run(_ request: CreateBuildRequest, archive: URL? = nil, print say: @Sendable (String) -> Void) async throws -> Build {
         let http = HTTPClient.shared
         let cookies = try await signIn(http)
         var submit = HTTPClientRequest(url: "\(baseURL)/v1/admin/builds")
         submit.method = .POST
         submit.headers.add(name: "Cookie", value: cookies.header)
         submit.headers.add(name: "X-CSRF-Token", value: cookies.csrf)
-        submit.headers.add(name: "Content-Type", value: "application/json")
-        submit.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(request)))
+        let config = try WireCoding.makeEncoder().encode(request)
+        if let archive {
+            let boundary = "wrenn-build-\(UUID().uuidString)"
+            var head = ByteBuffer()
+            head.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"config\"\r\nContent-Type: application/json\r\n\r\n")
+            head.writeBytes(config)
+            head.writeString("\r\n--\(boundary)\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"archive.tar\"\r\n")
+            head.writeString("Content-Type: application/x-tar\r\n\r\n")
+            let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
+            submit.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+            submit.body = .stream(try FileChunks.stream(archive, prefix: head, suffix: tail),
+                                  length: .known(Int64(head.readableBytes + tail.readableBytes) + FileChunks.size(archive)))
+        } else {
+            submit.headers.add(name: "Content-Type", value: "application/json")
+            submit.body = .bytes(ByteBuffer(data: config))
+        }
         var build: Build = try await call(http, submit, expect: 202)
         say("build \(build.id): \(build.name) from \(build.baseTemplate), \(build.totalSteps) steps")
         var shown = 0
@@ -70,7 +85,7 @@ public struct TemplateBuildClient: Sendable {
     }
 
     func call<T: Decodable>(_ http: HTTPClient, _ request: HTTPClientRequest, expect: UInt) async throws -> T {
-        let response = try await http.execute(request, timeout: .seconds(60))
+        let response = try await http.execute(request, timeout: .minutes(10))
         let body = Data(buffer: try await response.body.collect(upTo: 64 << 20))
         guard response.status.code == expect else {
             throw Failure(description: "\(request.method) \(request.url): HTTP \(response.status.code): \(Self.message(body))")

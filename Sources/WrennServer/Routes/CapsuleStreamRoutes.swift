@@ -88,11 +88,9 @@ struct CapsuleStreamRoutes {
     /// runs before each message is passed on (it keeps `last_active_at` current, rate-limited by `StreamActivity`).
     static func pipe(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, agent: AgentClient, path: String,
                      logger: Logger, onTraffic: @escaping @Sendable () async -> Void = {}) async throws {
-        let url = agent.baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://") + path
-        var headers = HTTPFields()
-        headers[.authorization] = "Bearer \(agent.token)"
         do {
-            try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: maxMessage, additionalHeaders: headers),
+            try await WebSocketClient.connect(url: agent.webSocketURL(path),
+                                              configuration: .init(maxFrameSize: maxMessage, additionalHeaders: agent.webSocketHeaders),
                                               tlsConfiguration: agent.tls, logger: logger) { upstreamInbound, upstreamOutbound, _ in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {

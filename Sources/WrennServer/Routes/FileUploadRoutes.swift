@@ -154,11 +154,7 @@ final class FileSpool {
     /// The spooled bytes in 64 KiB chunks.
     func chunks() throws -> AsyncThrowingStream<ByteBuffer, any Error> {
         try handle.close()
-        let reader = try FileHandle(forReadingFrom: url)
-        return AsyncThrowingStream {
-            guard let data = try reader.read(upToCount: 64 * 1024), !data.isEmpty else { try? reader.close(); return nil }
-            return ByteBuffer(data: data)
-        }
+        return try FileChunks.stream(url)
     }
 
     func remove() { try? FileManager.default.removeItem(at: url) }

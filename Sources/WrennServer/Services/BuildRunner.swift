@@ -1,8 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import Synchronization
 import WrennWire
 
 /// Runs one template build: a capsule of the platform team created through the ordinary capsule path, the recipe's
@@ -33,6 +35,11 @@ struct BuildRunner: Sendable {
         case recipe(Recipe.Step)
         case healthcheck(Healthcheck)
         case removeFiles
+
+        /// RUN steps: long, and their output is worth watching as it comes.
+        var streamsOutput: Bool {
+            if case .recipe(.run) = self { true } else { false }
+        }
     }
 
     struct Failure: Error { var message: String }
@@ -88,8 +95,15 @@ struct BuildRunner: Sendable {
                 await console.publish(id, BuildConsoleFrame(type: "step-start", step: step, cmd: planned.cmd))
                 let begin = ContinuousClock.now
                 var outcome: ExecOutcome
+                // RUN steps stream their output to the console as it is produced; other steps' output follows their end.
+                var live: (@Sendable (String, String) async -> Void)?
+                if planned.action.streamsOutput {
+                    live = { [console] (stream: String, data: String) in
+                        await console.publish(id, BuildConsoleFrame(type: "output", step: step, stream: stream, data: data))
+                    }
+                }
                 do {
-                    outcome = try await perform(planned.action, agent: agent, capsule: capsule.id, step: step, state: &state)
+                    outcome = try await perform(planned.action, agent: agent, capsule: capsule.id, step: step, state: &state, live: live)
                 } catch let error as Failure {
                     outcome = ExecOutcome(stdout: "", stderr: error.message, exit: -1)
                 }
@@ -97,8 +111,10 @@ struct BuildRunner: Sendable {
                 let entry = BuildStepRecord(buildId: id, step: Int64(step), phase: planned.phase, cmd: planned.cmd, stdout: outcome.stdout,
                                             stderr: outcome.stderr, exitCode: Int64(outcome.exit), ok: outcome.ok ? 1 : 0, elapsedMs: Int64(elapsed))
                 try await database.read { sql in try await BuildRepository.appendStep(entry, sql) }
-                if !outcome.stdout.isEmpty { await console.publish(id, .init(type: "output", step: step, stream: "stdout", data: outcome.stdout)) }
-                if !outcome.stderr.isEmpty { await console.publish(id, .init(type: "output", step: step, stream: "stderr", data: outcome.stderr)) }
+                if live == nil || outcome.streamFailed {
+                    if !outcome.stdout.isEmpty { await console.publish(id, .init(type: "output", step: step, stream: "stdout", data: outcome.stdout)) }
+                    if !outcome.stderr.isEmpty { await console.publish(id, .init(type: "output", step: step, stream: "stderr", data: outcome.stderr)) }
+                }
                 await console.publish(id, .init(type: "step-end", step: step, exit: outcome.exit, ok: outcome.ok, elapsedMs: elapsed))
                 guard outcome.ok else { throw Failure(message: "step \(step) (\(planned.cmd)) failed with exit code \(outcome.exit)") }
             }
@@ -161,10 +177,13 @@ struct BuildRunner: Sendable {
         var stdout: String
         var stderr: String
         var exit: Int
+        /// The step's output could not be streamed (it carries the reason instead): publish it at the end.
+        var streamFailed = false
         var ok: Bool { exit == 0 }
     }
 
-    func perform(_ action: Action, agent: AgentClient, capsule: String, step: Int, state: inout State) async throws -> ExecOutcome {
+    func perform(_ action: Action, agent: AgentClient, capsule: String, step: Int, state: inout State,
+                 live: (@Sendable (String, String) async -> Void)? = nil) async throws -> ExecOutcome {
         let q = Self.quote
         switch action {
         case .extractArchive(let archive):
@@ -179,8 +198,11 @@ struct BuildRunner: Sendable {
         case .recipe(let instruction):
             switch instruction {
             case .run(let command, let timeout):
-                return try await shell(command, as: state.user, state: state, agent: agent, capsule: capsule,
-                                       timeout: timeout ?? Recipe.defaultRunTimeout)
+                let seconds = timeout ?? Recipe.defaultRunTimeout
+                guard let live else {
+                    return try await shell(command, as: state.user, state: state, agent: agent, capsule: capsule, timeout: seconds)
+                }
+                return try await streamedShell(command, as: state.user, state: state, agent: agent, capsule: capsule, timeout: seconds, live: live)
             case .start(let command):
                 var request = ExecRequest(cmd: "/bin/sh", args: ["-c", command], background: true, tag: "build-start-\(step)",
                                           envs: state.env, cwd: state.cwd, user: state.user)
@@ -248,6 +270,78 @@ struct BuildRunner: Sendable {
         return ExecOutcome(stdout: text(result.stdout), stderr: stderr, exit: Int(result.exitCode))
     }
 
+    /// `/bin/sh -c command` like `shell`, through envd's exec stream (WebSocket, via the agent): each chunk of output
+    /// goes to `live` as the command produces it, and is kept for the step's log (up to `logLimit` per stream).
+    func streamedShell(_ command: String, as user: String, state: State, agent: AgentClient, capsule: String, timeout: Int,
+                       live: @escaping @Sendable (String, String) async -> Void) async throws -> ExecOutcome {
+        let start = ExecStreamClientFrame(type: .start, cmd: "/bin/sh", args: ["-c", command], envs: state.env, cwd: state.cwd,
+                                          user: user, timeoutSec: timeout)
+        let first = String(decoding: try WireCoding.makeEncoder().encode(start), as: UTF8.self)
+        let result = Mutex(StreamedOutcome())
+        do {
+            try await WebSocketClient.connect(url: agent.webSocketURL("/v1/capsules/\(capsule)/envd/exec/stream"),
+                                              configuration: .init(maxFrameSize: Self.maxFrame, additionalHeaders: agent.webSocketHeaders),
+                                              tlsConfiguration: agent.tls, logger: logger) { inbound, outbound, _ in
+                try await outbound.write(.text(first))
+                let decoder = WireCoding.makeDecoder()
+                for try await message in inbound.messages(maxSize: Self.maxFrame) {
+                    guard case .text(let text) = message, let frame = try? decoder.decode(ProcessStreamFrame.self, from: Data(text.utf8)) else { continue }
+                    switch frame.type {
+                    case .stdout, .stderr:
+                        let raw = frame.data ?? ""
+                        let data = frame.encoding == .base64 ? String(decoding: Data(base64Encoded: raw) ?? Data(), as: UTF8.self) : raw
+                        result.withLock { $0.append(frame.type == .stdout, data) }
+                        await live(frame.type.rawValue, data)
+                    case .exit:
+                        result.withLock { $0.exit = Int(frame.exitCode ?? -1); $0.timedOut = frame.timedOut == true }
+                        return
+                    case .error:
+                        result.withLock { $0.failure = frame.data ?? "the exec stream failed" }
+                        return
+                    case .start:
+                        break
+                    }
+                }
+            }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            result.withLock { $0.failure = $0.failure ?? "the build capsule's exec stream failed: \(error)" }
+        }
+        return result.withLock { outcome in
+            var stderr = outcome.stderr
+            if outcome.timedOut { stderr += "\n(timed out after \(timeout) s)" }
+            guard let exit = outcome.exit else {
+                let reason = outcome.failure ?? "the exec stream ended without the command's exit status"
+                return ExecOutcome(stdout: outcome.stdout, stderr: stderr.isEmpty ? reason : stderr + "\n" + reason, exit: -1, streamFailed: true)
+            }
+            return ExecOutcome(stdout: outcome.stdout, stderr: stderr, exit: exit)
+        }
+    }
+
+    static let maxFrame = 16 << 20
+    /// Output kept per stream in a step's log; the console gets all of it.
+    static let logLimit = 4 << 20
+
+    /// What a streamed step produced so far.
+    struct StreamedOutcome {
+        var stdout = ""
+        var stderr = ""
+        var exit: Int?
+        var timedOut = false
+        var failure: String?
+        var truncated = false
+
+        mutating func append(_ isStdout: Bool, _ data: String) {
+            let current = isStdout ? stdout.utf8.count : stderr.utf8.count
+            guard current + data.utf8.count <= BuildRunner.logLimit else {
+                if !truncated { truncated = true; stderr += "\n[output beyond \(BuildRunner.logLimit >> 20) MiB per stream is not kept in the log]\n" }
+                return
+            }
+            if isStdout { stdout += data } else { stderr += data }
+        }
+    }
+
     /// One exec call to the capsule's envd through its agent: the HTTP status and body.
     func exec(_ request: ExecRequest, agent: AgentClient, capsule: String, deadline: TimeAmount) async throws -> (Int, Data) {
         var upstream = agent.request(.POST, "/v1/capsules/\(capsule)/envd/exec")
@@ -265,18 +359,11 @@ struct BuildRunner: Sendable {
 
     /// Streams the uploaded archive to `path` in the capsule (envd's raw streamed write).
     func upload(_ file: URL, to path: String, agent: AgentClient, capsule: String) async throws {
-        let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
         guard let escaped = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "/-_.")))
         else { throw Failure(message: "bad archive path") }
         var upstream = agent.request(.POST, "/v1/capsules/\(capsule)/envd/files/write?path=\(escaped)")
         upstream.headers.add(name: "Content-Type", value: "application/octet-stream")
-        let reader = try FileHandle(forReadingFrom: file)
-        defer { try? reader.close() }
-        let chunks = AsyncThrowingStream<ByteBuffer, any Error> {
-            guard let data = try reader.read(upToCount: 64 * 1024), !data.isEmpty else { return nil }
-            return ByteBuffer(data: data)
-        }
-        upstream.body = .stream(chunks, length: .known(Int64(size)))
+        upstream.body = .stream(try FileChunks.stream(file), length: .known(FileChunks.size(file)))
         let response = try await agent.http.execute(upstream, timeout: .minutes(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(response.status.code) else {
