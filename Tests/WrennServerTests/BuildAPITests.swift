@@ -332,6 +332,9 @@ struct BuildAPITests {
             #expect(build.status == .success)
             #expect(build.logs.map(\.cmd) == ["ENV WHO=cli", "RUN echo built by $WHO", "HEALTHCHECK true"])
             #expect(lines.all.last?.hasSuffix("success") == true)
+            // Followed through the live console: steps as they start, their output line by line, how they ended.
+            #expect(lines.all.contains("[2/3] RUN echo built by $WHO") && lines.all.contains("built by cli"), "\(lines.all)")
+            #expect(lines.all.contains { $0.hasPrefix("[3/3] ok ") })
 
             // With a context folder: the archive the CLI makes, streamed as multipart, is what COPY reads.
             let context = FileManager.default.temporaryDirectory.appendingPathComponent("build-context-\(UUID().uuidString)")

@@ -1,11 +1,16 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
 import NIOCore
 import NIOFoundationCompat
+import Synchronization
 import WrennWire
 
 /// The client side of `wrenn template build`: signs in as a platform admin (builds are session-only), submits a
-/// recipe file as a build, and follows it, printing each step as it finishes, until it ends.
+/// recipe file as a build (with its archive), and follows its live console, printing each step and its output as
+/// they come, until it ends.
 public struct TemplateBuildClient: Sendable {
     public let baseURL: String
     public let email: String
@@ -21,7 +26,7 @@ public struct TemplateBuildClient: Sendable {
 
     /// Submits `request` (with `archive`, a tar for COPY, streamed as multipart from disk) and prints the build's
     /// steps until it ends; returns the final build.
-    public func run(_ request: CreateBuildRequest, archive: URL? = nil, print say: @Sendable (String) -> Void) async throws -> Build {
+    public func run(_ request: CreateBuildRequest, archive: URL? = nil, print say: @escaping @Sendable (String) -> Void) async throws -> Build {
         let http = HTTPClient.shared
         let cookies = try await signIn(http)
         var submit = HTTPClientRequest(url: "\(baseURL)/v1/admin/builds")
@@ -46,24 +51,73 @@ public struct TemplateBuildClient: Sendable {
         }
         var build: Build = try await call(http, submit, expect: 202)
         say("build \(build.id): \(build.name) from \(build.baseTemplate), \(build.totalSteps) steps")
-        var shown = 0
+        // The live console shows each step's output as it comes; should it fail, polling shows the finished steps.
+        var shown = await follow(build, cookies: cookies, print: say) ? Int.max : 0
         while true {
             var get = HTTPClientRequest(url: "\(baseURL)/v1/admin/builds/\(build.id)")
             get.headers.add(name: "Cookie", value: cookies.header)
             build = try await call(http, get, expect: 200)
-            for entry in build.logs.dropFirst(shown) {
+            for entry in build.logs.dropFirst(min(shown, build.logs.count)) {
                 say("[\(entry.step)/\(build.totalSteps)] \(entry.ok ? "ok" : "FAILED (exit \(entry.exit))") \(entry.elapsedMs) ms  \(entry.cmd)")
                 if !entry.ok || entry.phase == "healthcheck" {
                     if !entry.stdout.isEmpty { say(entry.stdout) }
                     if !entry.stderr.isEmpty { say(entry.stderr) }
                 }
             }
-            shown = build.logs.count
+            shown = max(shown, build.logs.count)
             if build.status.isFinal { break }
             try await Task.sleep(for: .seconds(1))
         }
         say("build \(build.id): \(build.status.rawValue)\(build.error.map { " — \($0)" } ?? "")")
         return build
+    }
+
+    /// Prints the build's console (`GET /v1/admin/builds/{id}/stream`) until its final status: each step as it
+    /// starts, its output line by line as it is produced, and how it ended. False when the console could not be
+    /// followed to the end.
+    func follow(_ build: Build, cookies: (header: String, csrf: String), print say: @escaping @Sendable (String) -> Void) async -> Bool {
+        let url = baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://")
+            + "/v1/admin/builds/\(build.id)/stream"
+        var headers = HTTPFields()
+        headers[.cookie] = cookies.header
+        var logger = Logger(label: "wrenn.template-build")
+        logger.logLevel = .critical
+        let total = build.totalSteps
+        let ended = Mutex(false)
+        _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 16 << 20, additionalHeaders: headers),
+                                               logger: logger) { inbound, _, _ in
+            let decoder = WireCoding.makeDecoder()
+            var partial = ["stdout": "", "stderr": ""]
+            func flush() {
+                for (stream, rest) in partial where !rest.isEmpty { say(rest); partial[stream] = "" }
+            }
+            for try await message in inbound.messages(maxSize: 16 << 20) {
+                guard case .text(let text) = message, let frame = try? decoder.decode(BuildConsoleFrame.self, from: Data(text.utf8)) else { continue }
+                switch frame.type {
+                case "step-start":
+                    say("[\(frame.step ?? 0)/\(total)] \(frame.cmd ?? "")")
+                case "output":
+                    let stream = frame.stream == "stderr" ? "stderr" : "stdout"
+                    var lines = (partial[stream] ?? "") + (frame.data ?? "")
+                    while let newline = lines.firstIndex(of: "\n") {
+                        say(String(lines[..<newline]))
+                        lines = String(lines[lines.index(after: newline)...])
+                    }
+                    partial[stream] = lines
+                case "step-end":
+                    flush()
+                    let how = frame.ok == true ? "ok" : "FAILED (exit \(frame.exit ?? -1))"
+                    say("[\(frame.step ?? 0)/\(total)] \(how) \(frame.elapsedMs ?? 0) ms")
+                case "build-status" where frame.status?.isFinal == true:
+                    flush()
+                    ended.withLock { $0 = true }
+                    return
+                default:
+                    break
+                }
+            }
+        }
+        return ended.withLock { $0 }
     }
 
     func signIn(_ http: HTTPClient) async throws -> (header: String, csrf: String) {
