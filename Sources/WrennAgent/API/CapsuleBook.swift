@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 import Logging
 import WrennWire
 
@@ -53,7 +54,7 @@ actor CapsuleBook {
         records[record.id] = record
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try WireCoding.makeEncoder().encode(record).write(to: URL(fileURLWithPath: path(record.id)), options: .atomic)
+            try DurableFile.write(try WireCoding.makeEncoder().encode(record), to: path(record.id))
         } catch {
             logger.error("cannot persist capsule record", metadata: ["id": "\(record.id)", "error": "\(error)"])
         }

@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 
 /// Lifecycle state of a capsule on this host.
 public enum CapsuleState: String, Codable, Sendable {
@@ -96,12 +97,11 @@ public struct CapsuleLayout: Sendable {
     /// QEMU PID file.
     public var pidFile: String { directory + "/qemu.pid" }
 
-    /// Writes a record atomically (temp file + rename).
+    /// Writes a record atomically and durably (`DurableFile`).
     public func save(_ record: CapsuleRecord) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(record)
-        try data.write(to: URL(fileURLWithPath: self.record), options: .atomic)
+        try DurableFile.write(try encoder.encode(record), to: self.record)
     }
 
     /// Reads the record.

@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 
 /// A booted-snapshot template: disk, memory and device state any capsule can be restored from.
 public struct TemplateRecord: Codable, Sendable, Equatable {
@@ -75,6 +76,6 @@ public struct TemplateLayout: Sendable {
     public func save(_ value: TemplateRecord) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(value).write(to: URL(fileURLWithPath: record), options: .atomic)
+        try DurableFile.write(try encoder.encode(value), to: record)
     }
 }

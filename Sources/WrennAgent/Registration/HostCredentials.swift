@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 
 /// What the agent keeps after registering with a control plane, in `<data>/agent/host-credentials.json` (mode 0600):
 /// its host id, the host JWT (`X-Host-Token`), the rotating refresh token, and the bearer token the control plane
@@ -23,20 +24,14 @@ public struct HostCredentials: Codable, Sendable, Equatable {
         return try? JSONDecoder().decode(HostCredentials.self, from: data)
     }
 
-    /// Writes the file atomically with mode 0600 (the temporary file is created 0600, so the secret is never readable
-    /// by others, not even briefly).
+    /// Writes the file atomically and durably with mode 0600 (`DurableFile`: the secret is never readable by others,
+    /// not even briefly).
     public func save(path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let data = try encoder.encode(self)
-        let temporary = path + ".tmp"
-        try? FileManager.default.removeItem(atPath: temporary)
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw RegistrationError("cannot write \(temporary)")
-        }
-        guard rename(temporary, path) == 0 else { throw RegistrationError("cannot move \(temporary) to \(path): errno \(errno)") }
+        try DurableFile.write(try encoder.encode(self), to: path, permissions: 0o600)
     }
 
     /// When the host JWT expires (its `exp` claim), if readable.

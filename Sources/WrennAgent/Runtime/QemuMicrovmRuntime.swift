@@ -409,6 +409,22 @@ public actor QemuMicrovmRuntime: Runtime {
         throw RuntimeError.guestNotReady("no answer from \(endpoint.host):\(endpoint.port) within \(timeout); console: \(Self.tail(console))")
     }
 
+    /// Makes files durable off the request path: a paused capsule's RAM is the memory file QEMU wrote through its
+    /// mapping, and flushing hundreds of MiB of dirty pages takes seconds, so the pause answers first (its device
+    /// state and record are fsynced before it does). Until the flush ends only a power loss, not a crash of QEMU or
+    /// the agent, could lose the pause.
+    static func syncInBackground(_ paths: [String], logger: Logger) {
+        Thread.detachNewThread {
+            let started = ContinuousClock.now
+            for path in paths {
+                do { try DurableFile.sync(path) } catch {
+                    logger.warning("cannot flush a capsule file", metadata: ["path": "\(path)", "error": "\(error)"])
+                }
+            }
+            logger.debug("flushed capsule files", metadata: ["paths": "\(paths)", "seconds": "\((ContinuousClock.now - started).seconds)"])
+        }
+    }
+
     /// Stops the VM and writes its device state (RAM excluded: it stays in the shared memory file).
     static func saveDeviceState(_ qmp: QMPClient, to path: String) async throws {
         try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(17_179_869_184)])
@@ -451,8 +467,11 @@ public actor QemuMicrovmRuntime: Runtime {
             if let pid = record.pid, !(await QemuProcess.waitForExit(pid, marker: layout.directory, timeout: .seconds(10))) {
                 kill(pid, SIGKILL)
             }
+            try DurableFile.sync(pending)
             try? FileManager.default.removeItem(atPath: layout.state)
             try FileManager.default.moveItem(atPath: pending, toPath: layout.state)
+            try DurableFile.syncFolder(of: layout.state)
+            Self.syncInBackground([layout.memory, layout.disk], logger: logger)
             record.state = .paused
             record.pid = nil
             record.lastError = nil
@@ -550,7 +569,10 @@ public actor QemuMicrovmRuntime: Runtime {
             machine.qmpSocket = SocketPath.qmp(forDirectory: final.directory)
             machine.pidFile = final.directory + "/qemu.pid"
             machine.incoming = false
+            try DurableFile.sync(work.state)
             try fm.moveItem(atPath: work.directory, toPath: final.directory)
+            try DurableFile.syncFolder(of: final.directory)
+            Self.syncInBackground([final.memory, final.disk], logger: logger)
             let template = TemplateRecord(
                 name: name, image: record.template, kind: .snapshot, machine: machine,
                 diskVirtualMiB: try await DiskManager.virtualSizeMiB(final.disk), envdToken: record.accessToken ?? "",

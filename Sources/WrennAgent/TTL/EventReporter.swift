@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import WrennImage
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -48,7 +49,7 @@ public actor EventReporter: Service {
             try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
             sequence += 1
             let name = String(format: "%015.0f-%06d.json", event.at.timeIntervalSince1970 * 1000, sequence)
-            try WireCoding.makeEncoder().encode(event).write(to: URL(fileURLWithPath: spool + "/" + name), options: .atomic)
+            try DurableFile.write(try WireCoding.makeEncoder().encode(event), to: spool + "/" + name)
         } catch {
             logger.error("cannot spool capsule event", metadata: ["error": "\(error)"])
         }

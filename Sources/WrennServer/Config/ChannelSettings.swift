@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 
 /// Settings of notification channels: the key their provider configs are encrypted with, where the Telegram Bot API
 /// lives, and the delivery worker's timing.
@@ -60,8 +61,8 @@ public struct ChannelSettings: Sendable {
             if (try? parseKey(text)) != nil { return text }
         }
         let key = Secrets.randomHex(bytes: 32)
-        guard FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ConfigError("cannot write \(path)")
+        do { try DurableFile.write(Data((key + "\n").utf8), to: path, permissions: 0o600) } catch {
+            throw ConfigError("cannot write \(path): \(error)")
         }
         return key
     }

@@ -1,4 +1,5 @@
 import Foundation
+import WrennImage
 
 /// Everything `wrenn serve` reads from its environment (and an optional `.env` file; the real environment wins).
 ///
@@ -168,8 +169,8 @@ public struct ServerConfig: Sendable {
             if trimmed.count >= 32 { return trimmed }
         }
         let secret = Secrets.randomHex(bytes: 32)
-        guard FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ConfigError("cannot write \(path)")
+        do { try DurableFile.write(Data(secret.utf8), to: path, permissions: 0o600) } catch {
+            throw ConfigError("cannot write \(path): \(error)")
         }
         return secret
     }
