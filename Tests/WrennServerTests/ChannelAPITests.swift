@@ -261,6 +261,42 @@ struct ChannelAPITests {
         #expect(kinds == ChannelProvider.eventKinds)
     }
 
+    /// Receivers must be public addresses unless the installation allows private ones: a team cannot point the
+    /// control plane at loopback, private, link-local (metadata) or CGNAT addresses, neither as written (400 naming the
+    /// field) nor through a name that resolves there (refused before any connection).
+    @Test(arguments: TestBackend.available)
+    func receiversMustBePublic(_ backend: TestBackend) async throws {
+        try await TestControlPlane.run(backend, configure: Self.withKey) { cp in
+            let b = try await cp.signedInUser(email: "ssrf@c.c")
+            for (url, why) in [("http://127.0.0.1:9/h", "loopback"), ("http://10.11.12.13/h", "private"), ("https://172.20.0.1/h", "private"),
+                               ("http://192.168.1.1/h", "private"), ("http://169.254.169.254/latest/meta-data", "link-local"),
+                               ("http://100.64.0.1/h", "shared"), ("http://0.0.0.0:8080/h", "unspecified"), ("http://[::1]:8080/h", "loopback"),
+                               ("http://[fd00::1]/h", "unique-local"), ("http://[::ffff:127.0.0.1]/h", "loopback"),
+                               ("http://localhost:8080/h", "loopback name"), ("http://8888-cl-x.LOCALHOST/h", "loopback name")] {
+                let created = try await b.post("/v1/channels", json: ["name": "x", "provider": "webhook", "config": ["url": url], "events": ["capsule.create"]])
+                #expect(created.status == .badRequest, "\(url)")
+                let message = created.errorMessage ?? ""
+                #expect(message.hasPrefix("config.url: ") && message.contains(why) && message.contains("WRENN_CHANNELS_ALLOW_PRIVATE"), "\(url): \(message)")
+            }
+            let matrix = try await b.post("/v1/channels", json: ["name": "m", "provider": "matrix", "config": [
+                "homeserver_url": "http://192.168.0.5:8008", "access_token": "t", "room_id": "!r:x"], "events": ["capsule.create"]])
+            #expect(matrix.errorMessage?.hasPrefix("config.homeserver_url: ") == true)
+            #expect(try await b.post("/v1/channels", json: ["name": "ok", "provider": "webhook", "config": ["url": "https://8.8.8.8/h"],
+                                                            "events": ["capsule.create"]]).status == .created)
+        }
+        // A name is checked on what it resolves to, before connecting: refused, not "unreachable".
+        let sender = ChannelSender(timeout: .seconds(2))
+        let request = ProviderRequest(method: .POST, url: "http://localhost:1/h", headers: [], body: Data())
+        await #expect { try await sender.send(request) } throws: { error in
+            guard case ChannelDeliveryError.misconfigured(let why) = error else { return false }
+            return why.contains("loopback")
+        }
+        #expect(ReceiverAddress.refusal("93.184.215.14") == nil && ReceiverAddress.refusal("2606:4700::1111") == nil)
+        #expect(ReceiverAddress.refusal("fe80::1")?.contains("link-local") == true)
+        #expect(ReceiverAddress.refusal("224.0.0.1")?.contains("multicast") == true)
+        #expect(ReceiverAddress.refusal("172.32.0.1") == nil && ReceiverAddress.refusal("172.31.255.255") != nil)
+    }
+
     @Test func encryptionKeyFormats() throws {
         let hex = String(repeating: "ab", count: 32)
         #expect(try ChannelSettings.parseKey(hex) == Data(repeating: 0xab, count: 32))

@@ -49,7 +49,7 @@ public struct ControlPlaneServices: Sendable {
         self.lifecycle = lifecycle
         self.capsules = capsules
         self.stats = StatsService(database: database, clock: clock, sampleInterval: config.statsSampleInterval)
-        let sender = ChannelSender(timeout: config.channels.requestTimeout)
+        let sender = ChannelSender(timeout: config.channels.requestTimeout, allowPrivate: config.channels.allowPrivateReceivers)
         self.channels = ChannelService(database: database, clock: clock, audit: audit, settings: config.channels, sender: sender, logger: logger)
         self.channelDelivery = ChannelDeliveryService(database: database, clock: clock, settings: config.channels, sender: sender, logger: logger)
         self.snapshots = SnapshotService(database: database, clock: clock, audit: audit, events: events, capsules: capsules)

@@ -18,10 +18,13 @@ public struct ChannelSettings: Sendable {
     public var maxAttempts: Int
     /// Deadline of one request to a receiver.
     public var requestTimeout: Duration
+    /// Whether receivers may be loopback, private or link-local addresses (`WRENN_CHANNELS_ALLOW_PRIVATE=1`);
+    /// by default only public addresses receive notifications (`ReceiverAddress`).
+    public var allowPrivateReceivers: Bool
 
     public init(encryptionKey: Data? = nil, telegramAPIURL: String = "https://api.telegram.org",
                 pollInterval: Duration = .seconds(1), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(300),
-                maxAttempts: Int = 10, requestTimeout: Duration = .seconds(10)) {
+                maxAttempts: Int = 10, requestTimeout: Duration = .seconds(10), allowPrivateReceivers: Bool = false) {
         self.encryptionKey = encryptionKey
         self.telegramAPIURL = telegramAPIURL
         self.pollInterval = pollInterval
@@ -29,6 +32,7 @@ public struct ChannelSettings: Sendable {
         self.retryMaxDelay = retryMaxDelay
         self.maxAttempts = maxAttempts
         self.requestTimeout = requestTimeout
+        self.allowPrivateReceivers = allowPrivateReceivers
     }
 
     /// Parses `WRENN_ENCRYPTION_KEY`: 64 hex characters, or base64 (standard or URL-safe) of exactly 32 bytes.

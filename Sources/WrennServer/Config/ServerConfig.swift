@@ -138,6 +138,7 @@ public struct ServerConfig: Sendable {
         var channels = ChannelSettings()
         if let key = value("WRENN_ENCRYPTION_KEY") { channels.encryptionKey = try ChannelSettings.parseKey(key) }
         if let telegram = value("WRENN_TELEGRAM_API_URL") { channels.telegramAPIURL = telegram }
+        if let allow = value("WRENN_CHANNELS_ALLOW_PRIVATE") { channels.allowPrivateReceivers = ["1", "true", "yes"].contains(allow.lowercased()) }
         var config = ServerConfig(listenHost: host, listenPort: port, dataDirectory: dataDir, databaseURL: value("DATABASE_URL"),
                             publicURL: publicURL, frontendURL: value("OAUTH_REDIRECT_URL", "WRENN_FRONTEND_URL"), secret: secret,
                             smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info",

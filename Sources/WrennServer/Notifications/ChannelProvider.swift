@@ -36,7 +36,7 @@ enum ChannelProvider: String, CaseIterable, Sendable {
 
     /// The config with values trimmed, checked against this provider's fields; a webhook without a secret gets a
     /// generated one (64 hex). Errors are 400s naming the field, e.g. `config.webhook_url: required for slack`.
-    func validate(_ config: [String: String]) throws -> [String: String] {
+    func validate(_ config: [String: String], allowPrivate: Bool) throws -> [String: String] {
         var result: [String: String] = [:]
         let known = Set(requiredFields + optionalFields)
         for key in config.keys.sorted() where !known.contains(key) {
@@ -46,7 +46,7 @@ enum ChannelProvider: String, CaseIterable, Sendable {
             let value = config[field]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             guard !value.isEmpty else { throw ServiceError.invalid("config.\(field): required for provider \(rawValue)") }
             guard value.count <= 2048 else { throw ServiceError.invalid("config.\(field): must be at most 2048 characters") }
-            if urlFields.contains(field) { try Self.checkURL(value, field: field) }
+            if urlFields.contains(field) { try Self.checkURL(value, field: field, allowPrivate: allowPrivate) }
             result[field] = value
         }
         if self == .webhook {
@@ -66,10 +66,13 @@ enum ChannelProvider: String, CaseIterable, Sendable {
         return result
     }
 
-    static func checkURL(_ value: String, field: String) throws {
+    static func checkURL(_ value: String, field: String, allowPrivate: Bool) throws {
         guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty
         else { throw ServiceError.invalid("config.\(field): must be an absolute http(s) URL") }
+        if !allowPrivate, let why = ReceiverAddress.literalRefusal(host: host) {
+            throw ServiceError.invalid("config.\(field): \(why); receivers must be public unless WRENN_CHANNELS_ALLOW_PRIVATE=1")
+        }
     }
 
     /// Normalizes a channel name as the original did (trimmed, lowercased, spaces → `-`) and checks it is a safe name.

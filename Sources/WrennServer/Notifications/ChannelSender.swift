@@ -21,7 +21,8 @@ enum ChannelDeliveryError: Error, CustomStringConvertible {
     }
 }
 
-/// Sends provider requests: no redirects followed, a deadline per request, 2xx = delivered.
+/// Sends provider requests: public receivers only unless allowed (`ReceiverAddress`), no redirects followed, a
+/// deadline per request, 2xx = delivered.
 struct ChannelSender: Sendable {
     /// One process-wide client (like `HTTPClient.shared`, never shut down) configured not to follow redirects.
     static let client: HTTPClient = {
@@ -31,9 +32,15 @@ struct ChannelSender: Sendable {
     }()
 
     let timeout: Duration
+    /// Whether receivers may be non-public addresses (`ReceiverAddress`).
+    var allowPrivate = false
     var http: HTTPClient { Self.client }
 
     func send(_ request: ProviderRequest) async throws {
+        if !allowPrivate {
+            guard let host = URL(string: request.url)?.host, !host.isEmpty else { throw ChannelDeliveryError.misconfigured("no host in \(request.url)") }
+            try await ReceiverAddress.check(host: host)
+        }
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = request.method
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }

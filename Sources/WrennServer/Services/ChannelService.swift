@@ -29,7 +29,7 @@ public struct ChannelService: Sendable {
         let team = try principal.requireTeam()
         let name = try ChannelProvider.channelName(request.name)
         let provider = try ChannelProvider.parse(request.provider)
-        let config = try provider.validate(request.config)
+        let config = try provider.validate(request.config, allowPrivate: settings.allowPrivateReceivers)
         let events = try ChannelProvider.eventList(request.events)
         let cipher = try requireCipher()
         let id = PrefixedID.make(.channel)
@@ -91,7 +91,7 @@ public struct ChannelService: Sendable {
         let existing = try await database.read { sql in try await ChannelRepository.find(id: id, team: team, sql) }
         guard let existing else { throw ServiceError.notFound("channel") }
         guard let provider = ChannelProvider(rawValue: existing.provider) else { throw ServiceError.notFound("channel") }
-        let config = try provider.validate(request.config)
+        let config = try provider.validate(request.config, allowPrivate: settings.allowPrivateReceivers)
         let sealed = try requireCipher().seal(config, channel: id)
         let generated = provider == .webhook && (request.config["secret"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "").isEmpty
         let now = clock.now().millis
@@ -123,7 +123,7 @@ public struct ChannelService: Sendable {
         let user = try principal.requireUser()
         let team = try principal.requireTeam()
         let provider = try ChannelProvider.parse(request.provider)
-        let config = try provider.validate(request.config)
+        let config = try provider.validate(request.config, allowPrivate: settings.allowPrivateReceivers)
         let now = clock.now()
         let event = SSEEvent(event: "channel.test", outcome: "success", resource: .init(id: "channel-test", type: "channel"),
                              actor: .init(type: "user", id: user, name: principal.email), timestamp: now)
