@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
 import SQLKit
 import Testing
 import WrennAgent
@@ -164,6 +166,55 @@ struct MultiHostTests {
             }
             await a.destroy()
             await b.destroy()
+        }
+    }
+
+    /// Concurrent creates cannot overbook a host: the insert re-checks the chosen host under its row lock, so of 10
+    /// simultaneous 1-vCPU creates (each on its own connection) on a host with room for 4 (2 cores × 2), exactly 4
+    /// are accepted and the others are 503.
+    @Test(arguments: TestBackend.available)
+    func concurrentCreatesDoNotOverbook(_ backend: TestBackend) async throws {
+        try await Self.withPlatform(backend) { p in
+            let host = try await Self.agent(p, facts: .init(arch: "x86_64", cpuCores: 2, memoryMB: 65536, diskGB: 1000))
+            let port = try #require(p.cp.client.port)
+            let key = try #require(p.sdk.apiKey)
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+            let caller = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            do {
+                let statuses = try await withThrowingTaskGroup(of: UInt.self) { group in
+                    for _ in 0..<10 {
+                        group.addTask {
+                            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/capsules")
+                            request.method = .POST
+                            request.headers.add(name: "X-API-Key", value: key)
+                            request.headers.add(name: "Content-Type", value: "application/json")
+                            request.body = .bytes(ByteBuffer(string: #"{"vcpus":1}"#))
+                            let response = try await caller.execute(request, timeout: .seconds(30))
+                            _ = try await response.body.collect(upTo: 1 << 20)
+                            return response.status.code
+                        }
+                    }
+                    return try await group.reduce(into: [UInt]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == 202 }.count == 4, "\(statuses)")
+                #expect(statuses.filter { $0 == 503 }.count == 6, "\(statuses)")
+                let placed = try await p.cp.assembly.database.read { sql in
+                    try await sql.raw("SELECT COUNT(*) AS n FROM capsules WHERE host_id = \(bind: host.hostID)").first(decodingColumn: "n", as: Int64.self) ?? 0
+                }
+                #expect(placed == 4)
+                // Let the accepted creates finish before the agent goes (a create in flight to a stopped agent waits
+                // out the control plane's shutdown grace).
+                try await Self.eventually("the 4 capsules running") {
+                    try await p.sdk.get("/v1/capsules").decode([Capsule].self).filter { $0.status == .running }.count == 4
+                }
+            } catch {
+                try? await caller.shutdown()
+                await host.destroy()
+                throw error
+            }
+            try await caller.shutdown()
+            await host.destroy()
         }
     }
 

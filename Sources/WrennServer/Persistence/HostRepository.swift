@@ -158,6 +158,22 @@ enum HostRepository {
             """).rows(HostLoadRow.self)
     }
 
+    /// Inside a transaction: locks the host's row until the transaction ends (PostgreSQL `FOR UPDATE`; SQLite's
+    /// `BEGIN IMMEDIATE` already serializes writers) and tells whether `demand` still fits beside the capsules it
+    /// holds now. Placing a capsule re-checks here before its row is inserted, so concurrent creates — in this
+    /// process or in other control planes on the same database — cannot overbook a host.
+    static func stillFits(host id: String, demand: Scheduler.Demand, _ sql: any SQLDatabase) async throws -> Bool {
+        let lock: SQLQueryString = sql.dialect.name == "postgresql" ? " FOR UPDATE" : ""
+        guard let host = try await sql.raw("SELECT \(unsafeRaw: columns) FROM hosts WHERE id = \(bind: id)\(lock)").row(HostRecord.self),
+              host.status == "online" else { return false }
+        let rows = try await sql.raw("""
+            SELECT host_id, status, CAST(SUM(vcpus) AS BIGINT) AS vcpus, CAST(SUM(memory_mb) AS BIGINT) AS memory_mb,
+                   CAST(SUM(disk_size_mb) AS BIGINT) AS disk_size_mb
+            FROM capsules WHERE host_id = \(bind: id) AND status NOT IN ('stopped', 'error') GROUP BY host_id, status
+            """).rows(HostLoadRow.self)
+        return Scheduler.headroom(host, used: Scheduler.usage(rows)[id] ?? Scheduler.Usage(), demand: demand) != nil
+    }
+
     /// Ids of the host's capsules that are not stopped or errored.
     static func activeCapsuleIDs(host: String, _ sql: any SQLDatabase) async throws -> [String] {
         try await sql.raw("""

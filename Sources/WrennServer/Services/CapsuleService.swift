@@ -10,6 +10,8 @@ import WrennWire
 /// resume asks the agent what is true instead of assuming the worst: a capsule is never destroyed by a failure.
 public struct CapsuleService: Sendable {
     static let defaultTemplate = "minimal"
+    /// How often a create chooses a host again after losing the last room on one to a concurrent create.
+    static let placementAttempts = 3
     static let limits = (vcpus: 1...16, memoryMB: 128...65_536, diskMB: 512...102_400)
 
     let database: Database
@@ -81,18 +83,31 @@ public struct CapsuleService: Sendable {
             vcpus = Int(template.vcpus ?? Int64(vcpus))
             memory = Int(template.memoryMb ?? Int64(memory))
         }
-        let agent = try await hosts.agentForNewCapsule(
-            team: team, demand: .init(vcpus: Int64(vcpus), memoryMB: Int64(memory), diskMB: Int64(disk)),
-            requiredHost: template.type == "snapshot" ? template.hostId : nil)
-        let now = clock.now()
-        let record = CapsuleRecord(id: PrefixedID.make(.capsule), teamId: team, hostId: agent.hostID, template: templateName,
-                                   status: CapsuleStatus.starting.rawValue, vcpus: Int64(vcpus), memoryMb: Int64(memory),
-                                   diskSizeMb: Int64(disk), timeoutSec: Int64(timeout), createdAt: now.millis, startedAt: nil,
-                                   lastActiveAt: nil, lastUpdated: now.millis, metadata: "{}", error: nil)
-        try await database.transaction { sql in
-            try await CapsuleRepository.insert(record, sql)
-            try await audit.record(.init(team: team, actor: principal.actor, resourceType: "capsule", resourceID: record.id,
-                                         action: "create", metadata: ["template": templateName]), sql)
+        let demand = Scheduler.Demand(vcpus: Int64(vcpus), memoryMB: Int64(memory), diskMB: Int64(disk))
+        // The host is chosen from a snapshot of the load; the insert re-checks that host under its row lock, and a
+        // create that lost a race for the last room chooses again.
+        var placed: (agent: AgentClient, record: CapsuleRecord)?
+        for _ in 0..<Self.placementAttempts where placed == nil {
+            let agent = try await hosts.agentForNewCapsule(team: team, demand: demand,
+                                                           requiredHost: template.type == "snapshot" ? template.hostId : nil)
+            let now = clock.now()
+            let record = CapsuleRecord(id: PrefixedID.make(.capsule), teamId: team, hostId: agent.hostID, template: templateName,
+                                       status: CapsuleStatus.starting.rawValue, vcpus: Int64(vcpus), memoryMb: Int64(memory),
+                                       diskSizeMb: Int64(disk), timeoutSec: Int64(timeout), createdAt: now.millis, startedAt: nil,
+                                       lastActiveAt: nil, lastUpdated: now.millis, metadata: "{}", error: nil)
+            let stored = try await database.transaction { sql -> Bool in
+                // The configured local agent is not capacity-checked (it has no hosts row: it is the fallback).
+                if agent.hostID != HostDirectory.localHostID,
+                   try await !HostRepository.stillFits(host: agent.hostID, demand: demand, sql) { return false }
+                try await CapsuleRepository.insert(record, sql)
+                try await audit.record(.init(team: team, actor: principal.actor, resourceType: "capsule", resourceID: record.id,
+                                             action: "create", metadata: ["template": templateName]), sql)
+                return true
+            }
+            if stored { placed = (agent, record) }
+        }
+        guard let (agent, record) = placed else {
+            throw ServiceError(.unavailable, "no_hosts_available", "no online host has room for \(HostDirectory.describe(demand))")
         }
         let actor = principal.actor
         let hostTemplate = template.type == "snapshot" ? SnapshotService.hostTemplateName(team: template.teamId, name: templateName) : templateName
