@@ -191,6 +191,36 @@ struct RuntimeIntegrationTests {
         #expect(await runtime.list().isEmpty)
     }
 
+    /// A disk bigger than the template's: the overlay is grown while the restored VM is paused and envd grows the
+    /// root file system online, so the guest really has the space (it kept the template's 5 GiB before); the size
+    /// survives a pause and resume.
+    @Test(.enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
+    func biggerDiskGrowsTheGuestFilesystem() async throws {
+        _ = try await TestSupport.image()
+        let runtime = try Self.makeRuntime()
+        try await runtime.start()
+        let id = "cl-it-disk-\(String(UUID().uuidString.prefix(8)).lowercased())"
+        let capsule = try await runtime.create(CapsuleRequest(id: id, template: TestSupport.imageName, memoryMiB: 512, diskMiB: 8192))
+        do {
+            #expect(capsule.diskMiB == 8192)
+            func rootMiB(_ info: CapsuleInfo) async throws -> Int {
+                Int(try await Self.exec(info, "df -Pm / | awk 'NR==2 {print $2}'").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            }
+            let grown = try await rootMiB(capsule)
+            #expect(grown > 7500, "guest root filesystem is \(grown) MiB")
+            // More than the template's 5 GiB fits (sparse: fallocate reserves blocks without writing them).
+            let big = try await Self.exec(capsule, "fallocate -l 6G /var/tmp/big && du -m /var/tmp/big | cut -f1")
+            #expect(big.stdout.hasPrefix("614"), "\(big)")
+            _ = try await runtime.pause(id)
+            let resumed = try await runtime.resume(id)
+            #expect(try await rootMiB(resumed) == grown)
+        } catch {
+            try? await runtime.destroy(id)
+            throw error
+        }
+        try await runtime.destroy(id)
+    }
+
     @Test(.enabled(if: canRun, "needs root and qemu-system-x86"), .timeLimit(.minutes(10)))
     func benchmarkPrintsFigures() async throws {
         _ = try await TestSupport.image()

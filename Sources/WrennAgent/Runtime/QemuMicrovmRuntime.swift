@@ -292,11 +292,14 @@ public actor QemuMicrovmRuntime: Runtime {
             let clock = ContinuousClock()
             let t0 = clock.now
             let network = self.network
-            let diskMiB = record.diskMiB
+            // The overlay starts at the template's size, as the saved guest knows it; a bigger disk is grown after the
+            // restore (block_resize while paused, then envd grows the file system), so the guest sees the change.
+            let templateDiskMiB = template.diskVirtualMiB
+            let growTo = record.diskMiB > templateDiskMiB ? record.diskMiB : nil
             let egress = record.egress ?? false
             async let slotResult = Self.capture { try await network.allocate(egress: egress) }
             async let overlayResult = Self.capture {
-                try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: diskMiB)
+                try await DiskManager.createOverlay(path: layout.disk, backing: tmpl.disk, backingFormat: "qcow2", sizeMiB: templateDiskMiB)
             }
             async let memoryResult = Self.capture {
                 try await DiskManager.sparseCopy(from: tmpl.memory, to: layout.memory)
@@ -310,7 +313,8 @@ public actor QemuMicrovmRuntime: Runtime {
             try overlayOutcome.get()
             try memoryOutcome.get()
             let prepared = clock.now - t0
-            let phases = try await restore(&record, stateFile: tmpl.state, savedToken: template.envdToken, hostname: request.hostname ?? request.id)
+            let phases = try await restore(&record, stateFile: tmpl.state, savedToken: template.envdToken, hostname: request.hostname ?? request.id,
+                                           growDiskToMiB: growTo)
             logger.info("capsule created", metadata: [
                 "id": "\(request.id)", "template": "\(template.name)", "slot": "\(record.slot)",
                 "prepare_s": "\(prepared.seconds)", "qemu_launch_s": "\(phases.launch)", "cont_s": "\(phases.running)",
@@ -329,7 +333,8 @@ public actor QemuMicrovmRuntime: Runtime {
     /// Launches QEMU waiting for an incoming migration, feeds it `stateFile`, continues, waits for envd,
     /// re-identifies; leaves `record` running and saved.
     @discardableResult
-    private func restore(_ record: inout CapsuleRecord, stateFile: String, savedToken: String, hostname: String) async throws -> RestorePhases {
+    private func restore(_ record: inout CapsuleRecord, stateFile: String, savedToken: String, hostname: String,
+                         growDiskToMiB: Int? = nil) async throws -> RestorePhases {
         let layout = layout(of: record.id)
         record.machine.incoming = true
         let clock = ContinuousClock()
@@ -346,6 +351,10 @@ public actor QemuMicrovmRuntime: Runtime {
                 .object(["capability": .string("x-ignore-shared"), "state": .bool(true)])])])
             try await qmp.execute("migrate-incoming", ["uri": .string(MigrationURI.readFile(stateFile))])
             _ = try await qmp.waitForStatus(["paused"], timeout: .seconds(60))
+            if let growDiskToMiB {
+                // The guest learns the new capacity from virtio's config-change notice once it runs again.
+                try await qmp.execute("block_resize", ["device": .string("root"), "size": .number(Double(growDiskToMiB) * 1_048_576)])
+            }
             try await qmp.execute("cont")
             await qmp.close()
         } catch {
@@ -363,6 +372,7 @@ public actor QemuMicrovmRuntime: Runtime {
             do {
                 var identity = GuestSecrets.restoreRequest(capsuleID: record.id, hostname: hostname, accessToken: token)
                 if record.egress == true, !config.guestNameservers.isEmpty { identity.nameservers = config.guestNameservers }
+                if let growDiskToMiB { identity.rootDiskBytes = Int64(growDiskToMiB) * 1_048_576 }
                 try await guest.restored(host: endpoint.host, port: endpoint.port, token: savedToken, request: identity)
                 break
             } catch let error as RuntimeError {

@@ -124,7 +124,11 @@ struct EnvdRoutes: Sendable {
         }
         router.post("/snapshot/restored") { request, context -> EnvdRestoreResponse in
             let body = try await request.decode(as: EnvdRestoreRequest.self, context: context)
-            return try services.snapshot.restored(body)
+            let response = try services.snapshot.restored(body)
+            if let bytes = body.rootDiskBytes {
+                try await services.snapshot.growRootFilesystem(toBytes: bytes, processes: services.processes)
+            }
+            return response
         }
     }
 

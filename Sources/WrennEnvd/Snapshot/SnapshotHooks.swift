@@ -88,6 +88,45 @@ struct SnapshotHooks: Sendable {
         return EnvdRestoreResponse(capsuleId: current.capsuleID, clockSet: clockSet, rngReseeded: reseeded, hostnameSet: hostnameSet)
     }
 
+    /// Grows the root file system into a disk the host made bigger than the template's (`block_resize` before the
+    /// guest continued): waits until the kernel sees at least `bytes` on the root device, then `resize2fs` online.
+    /// Nothing to do when the file system already fills it. A disk that does not grow, or a resize that fails, is an
+    /// error: the caller asked for that much disk.
+    func growRootFilesystem(toBytes bytes: Int64, processes: ProcessManager) async throws(EnvdError) {
+        guard let device = Self.rootDevice() else { throw .internalError("cannot find the root file system's block device") }
+        let name = (device as NSString).lastPathComponent
+        let deadline = ContinuousClock.now + .seconds(15)
+        while (Self.blockDeviceBytes(name) ?? 0) < bytes {
+            guard ContinuousClock.now < deadline else {
+                throw .internalError("\(device) is \(Self.blockDeviceBytes(name) ?? 0) bytes, not the \(bytes) the disk was grown to")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let started = ContinuousClock.now
+        let result = try await processes.runForeground(ExecRequest(cmd: "/sbin/resize2fs", args: [device], timeoutSec: 120, user: "root"))
+        guard result.exitCode == 0 else {
+            throw .internalError("resize2fs \(device) failed (exit \(result.exitCode)): \(result.stderr)")
+        }
+        logger.info("grew the root file system", metadata: ["device": "\(device)", "bytes": "\(bytes)",
+                                                             "seconds": "\((ContinuousClock.now - started).components.seconds)"])
+    }
+
+    /// The block device mounted at `/` (`/dev/vda`), from the mount table.
+    static func rootDevice(mounts: String? = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) -> String? {
+        for line in (mounts ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2, fields[1] == "/", fields[0].hasPrefix("/dev/") { return String(fields[0]) }
+        }
+        return nil
+    }
+
+    /// The size the kernel sees for block device `name` (`/sys/class/block/<name>/size` counts 512-byte sectors).
+    static func blockDeviceBytes(_ name: String) -> Int64? {
+        guard let text = try? String(contentsOfFile: "/sys/class/block/\(name)/size", encoding: .utf8),
+              let sectors = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        return sectors * 512
+    }
+
     /// The resolv.conf text for `servers`: IPv4/IPv6 literals only (nothing else can reach the file), 1–3 of them.
     static func resolvConf(_ servers: [String]) throws(EnvdError) -> String {
         guard (1...3).contains(servers.count) else { throw .invalid("nameservers must list 1 to 3 addresses") }

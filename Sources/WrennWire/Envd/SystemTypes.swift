@@ -71,6 +71,9 @@ public struct EnvdRestoreRequest: Codable, Sendable, Equatable {
     public var entropy: String?
     /// DNS servers (IP literals, at most 3) written to the guest's resolv.conf; sent for capsules with egress.
     public var nameservers: [String]?
+    /// The root disk's new size in bytes, when the host grew it beyond the template's: envd waits until the kernel
+    /// sees the new capacity and grows the root file system to fill it (`resize2fs`, online).
+    public var rootDiskBytes: Int64?
 
     public init(
         capsuleId: String? = nil, hostname: String? = nil, accessToken: String? = nil, defaultUser: String? = nil,
@@ -93,6 +96,7 @@ public struct EnvdRestoreRequest: Codable, Sendable, Equatable {
         case defaultUser = "default_user"
         case defaultEnv = "default_env"
         case timestampMs = "timestamp_ms"
+        case rootDiskBytes = "root_disk_bytes"
     }
 }
 
