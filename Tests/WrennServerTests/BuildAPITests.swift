@@ -24,10 +24,14 @@ struct BuildAPITests {
         var bobSDK: Browser
     }
 
-    static func withAdmin(_ backend: TestBackend, _ body: @Sendable @escaping (Setup) async throws -> Void) async throws {
+    static func withAdmin(_ backend: TestBackend, configure: @escaping @Sendable (inout ServerConfig) -> Void = { _ in },
+                          _ body: @Sendable @escaping (Setup) async throws -> Void) async throws {
         let agent = try await LocalAgent.start()
         do {
-            try await TestControlPlane.run(backend, configure: { $0.agent = .init(url: agent.baseURL, token: agent.token) }) { cp in
+            try await TestControlPlane.run(backend, configure: { config in
+                config.agent = .init(url: agent.baseURL, token: agent.token)
+                configure(&config)
+            }) { cp in
                 let admin = try await cp.signedInUser(email: "alice@builds.test")
                 try await cp.assembly.database.read { sql in
                     try await sql.raw("UPDATE users SET is_admin = 1 WHERE email = 'alice@builds.test'").run()
@@ -316,6 +320,21 @@ struct BuildAPITests {
             // Not for bob: refused inside the socket with 4403; unknown build 4404.
             #expect(try await Self.console(s.cp, s.bob, id).close?.closeCode == .unknown(4403))
             #expect(try await Self.console(s.cp, s.admin, "bld-00000000000000000000000000").close?.closeCode == .unknown(4404))
+        }
+    }
+
+    /// The console outlives silent steps: the server pings every WebSocket client (here every second) and drops
+    /// one whose pong it does not see; the console reads its inbound side so the pongs are seen. (Unread, a step
+    /// silent for one ping period — a pip install — ended the console without its last steps and status.)
+    @Test(.timeLimit(.minutes(2)))
+    func consoleSurvivesSilentSteps() async throws {
+        try await Self.withAdmin(.sqlite, configure: { $0.webSocketPingInterval = .seconds(1) }) { s in
+            let r = try await s.admin.post("/v1/admin/builds", json: ["name": "quiet", "recipe": ["RUN echo early", "RUN sleep 4; echo late"]])
+            let id = try r.decode(Build.self).id
+            let console = try await Self.console(s.cp, s.admin, id)
+            #expect(console.frames.contains { $0.data == "late\n" }, "\(console.frames.map(\.type))")
+            #expect(console.frames.last?.type == "build-status" && console.frames.last?.status == .success)
+            #expect(console.close?.closeCode == .normalClosure)
         }
     }
 

@@ -40,24 +40,31 @@ struct EnvdWebSocketProxy: Sendable {
         let logger = context.logger
         let lease = services.activity.begin(id)
         defer { lease.release() }
-        let url: String
-        var headers = HTTPFields()
-        do {
+        guard let (url, headers) = try await Self.upstream(outbound, {
             let target = try await services.envdTarget(id)
-            url = "ws://\(EnvdProxy.hostPort(target.host, target.port))\(try EnvdProxy.envdTarget(of: context.request, id: id))"
+            var headers = HTTPFields()
             headers[.authorization] = "Bearer \(target.token)"
-        } catch let error as AgentError {
-            await Self.fail(outbound, error)
-            return
-        } catch let error as RuntimeError {
-            await Self.fail(outbound, AgentError(error))
-            return
-        }
+            return ("ws://\(EnvdProxy.hostPort(target.host, target.port))\(try EnvdProxy.envdTarget(of: context.request, id: id))", headers)
+        }) else { return }
         await Self.relay(inbound: inbound, outbound: outbound, url: url, headers: headers,
                          maxFrame: services.configuration.maxWebSocketFrame, lease: lease, logger: logger) { error in
             logger.warning("envd WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])
             return .badGateway("capsule \(id) envd WebSocket failed: \(error)")
         }
+    }
+
+    /// The upstream URL and headers from `resolve`; when it fails with an agent or runtime error (unknown capsule,
+    /// not running, bad path), that error goes to the client as the error frame and close, and the result is nil.
+    static func upstream(_ outbound: WebSocketOutboundWriter,
+                         _ resolve: () async throws -> (String, HTTPFields)) async throws -> (String, HTTPFields)? {
+        do {
+            return try await resolve()
+        } catch let error as AgentError {
+            await fail(outbound, error)
+        } catch let error as RuntimeError {
+            await fail(outbound, AgentError(error))
+        }
+        return nil
     }
 
     /// Opens a WebSocket to `url` (envd, or a port of the guest) and copies frames both ways as they come until

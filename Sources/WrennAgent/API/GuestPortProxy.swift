@@ -127,22 +127,15 @@ struct GuestPortProxy: Sendable {
         let logger = context.logger
         let lease = services.activity.begin(id)
         defer { lease.release() }
-        let url: String
-        var headers = HTTPFields()
-        do {
+        guard let (url, headers) = try await EnvdWebSocketProxy.upstream(outbound, {
             let port = try Self.port(context.requestContext)
             let host = try await guestHost(id)
-            url = "ws://\(EnvdProxy.hostPort(host, port))\(try Self.guestTarget(of: context.request, id: id, port: port))"
+            var headers = HTTPFields()
             if let authorization = context.request.headers[HTTPField.Name(Self.forwardedAuthorization)!] {
                 headers[.authorization] = authorization
             }
-        } catch let error as AgentError {
-            await EnvdWebSocketProxy.fail(outbound, error)
-            return
-        } catch let error as RuntimeError {
-            await EnvdWebSocketProxy.fail(outbound, AgentError(error))
-            return
-        }
+            return ("ws://\(EnvdProxy.hostPort(host, port))\(try Self.guestTarget(of: context.request, id: id, port: port))", headers)
+        }) else { return }
         await EnvdWebSocketProxy.relay(inbound: inbound, outbound: outbound, url: url, headers: headers,
                                        maxFrame: services.configuration.maxWebSocketFrame, lease: lease, logger: logger) { error in
             logger.debug("guest port WebSocket proxy failed", metadata: ["id": "\(id)", "url": "\(url)", "error": "\(error)"])

@@ -71,7 +71,8 @@ public enum ControlPlane {
                                        onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
-        var app = Application(router: router, server: .http1KeepAliveWebSocket(webSocketRouter: wsRouter), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+        var app = Application(router: router, server: .http1KeepAliveWebSocket(
+            webSocketRouter: wsRouter, configuration: .init(ws: .init(autoPing: .enabled(timePeriod: assembly.services.config.webSocketPingInterval)))), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor, assembly.services.channelDelivery, assembly.services.buildWorker,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger),
                                          StatsSampler(stats: assembly.services.stats, interval: assembly.services.config.statsSampleInterval, logger: logger),

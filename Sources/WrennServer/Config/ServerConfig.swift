@@ -30,6 +30,8 @@ public struct ServerConfig: Sendable {
     public var statsSampleInterval: Duration = .seconds(10)
     /// How often the capsules' status history is rolled up into daily usage (`GET /v1/capsules/usage`).
     public var usageRollupInterval: Duration = .seconds(3600)
+    /// How often the server pings each WebSocket client; one that has not answered by the next ping is dropped.
+    public var webSocketPingInterval: Duration = .seconds(30)
     /// Host suffix of the port proxy, `{port}-{capsule_id}.<domain>` (`WRENN_PROXY_DOMAIN`); nil = the public URL's host.
     public var proxyDomain: String? = nil
     /// Notification channels: encryption key for their configs, Telegram API base, delivery timing.

@@ -35,7 +35,7 @@ struct AdminBuildRoutes {
     /// `build-status`. Refusals are one error frame and close 4000 + status (4401, 4403, 4404), as for capsule streams.
     func registerStream(on router: Router<WrennRequestContext>, webSocketRouter: Router<WrennRequestContext>) {
         let path = RouterPath("v1/admin/builds/:id/stream")
-        webSocketRouter.ws(path, onUpgrade: { _, outbound, wsContext in
+        webSocketRouter.ws(path, onUpgrade: { inbound, outbound, wsContext in
             let context = wsContext.requestContext
             let console: (history: [BuildConsoleFrame], live: AsyncStream<BuildConsoleFrame>?)
             do {
@@ -49,14 +49,26 @@ struct AdminBuildRoutes {
             // client (our own tests and hops use it) can lose what arrives in the same read as the upgrade answer,
             // and then waits forever for a close it never saw. envd's process attach waits the same 30 ms.
             try? await Task.sleep(for: CapsuleStreamRoutes.firstFrameDelay)
-            let encoder = WireCoding.makeEncoder()
-            for frame in console.history {
-                try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
-            }
-            if let live = console.live {
-                for await frame in live {
-                    try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+            // The console takes no input, but its inbound side must still be read: the server's automatic pings
+            // are answered by pongs that are only seen there, and without them it closes the socket after one ping
+            // period — a step silent for a minute (a pip install) ended the console. The first side to end ends both.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await _ in inbound.messages(maxSize: 1 << 16) {}
                 }
+                group.addTask {
+                    let encoder = WireCoding.makeEncoder()
+                    for frame in console.history {
+                        try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+                    }
+                    if let live = console.live {
+                        for await frame in live {
+                            try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+                        }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
             }
             try? await outbound.close(.normalClosure, reason: nil)
         })
