@@ -14,6 +14,16 @@ import WrennWire
 struct CodeRunnerTemplateTests {
     static let templateName = "code-runner-beta"
 
+    /// Removes the agent's copies of the template (`<team-hash>-code-runner-beta`, as the agent names a team's
+    /// snapshot template) from the QEMU agent's directory.
+    static func removeBuiltTemplates() {
+        let directory = SDKPlatform.qemuAgentDirectory + "/templates"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name == templateName || name.hasSuffix("-" + templateName) {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+    }
+
     static var wheelhouse: String {
         let configured = ProcessInfo.processInfo.environment["WRENN_TEST_WHEELHOUSE"] ?? ""
         return configured.isEmpty ? TestImage.dataDirectory + "/wheelhouse" : configured
@@ -27,10 +37,10 @@ struct CodeRunnerTemplateTests {
             Issue.record("no wheelhouse at \(Self.wheelhouse): run `wrenn template wheels code-runner-beta --dest \(Self.wheelhouse)` (scripts/test.sh does)")
             return
         }
-        // A template directory a previous run left behind would make the snapshot refuse the name.
-        let leftover = SDKPlatform.qemuAgentDirectory + "/templates/" + Self.templateName
-        try? FileManager.default.removeItem(atPath: leftover)
-        defer { try? FileManager.default.removeItem(atPath: leftover) }
+        // The agent's directory outlives a run, the control plane's database does not: the template a previous run
+        // built would make the agent refuse the snapshot's name. Removed before the agent starts, and after.
+        Self.removeBuiltTemplates()
+        defer { Self.removeBuiltTemplates() }
 
         let recipeURL = URL(fileURLWithPath: TestImage.repositoryDirectory + "/images/recipes/\(Self.templateName).recipe")
         let file = try RecipeFile.parse(try String(contentsOf: recipeURL, encoding: .utf8))
