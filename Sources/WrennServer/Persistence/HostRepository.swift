@@ -149,12 +149,13 @@ enum HostRepository {
         try await sql.raw("DELETE FROM hosts WHERE id = \(bind: id)").run()
     }
 
-    /// Capsule load per host and status (only capsules that hold resources; PostgreSQL's SUM of BIGINT is NUMERIC, hence the casts).
-    static func load(_ sql: any SQLDatabase) async throws -> [HostLoadRow] {
-        try await sql.raw("""
+    /// Capsule load per host and status, of every host or only `host` (only capsules that hold resources; PostgreSQL's SUM of BIGINT is NUMERIC, hence the casts).
+    static func load(_ sql: any SQLDatabase, host: String? = nil) async throws -> [HostLoadRow] {
+        let only: SQLQueryString = host.map { "AND host_id = \(bind: $0) " } ?? ""
+        return try await sql.raw("""
             SELECT host_id, status, CAST(SUM(vcpus) AS BIGINT) AS vcpus, CAST(SUM(memory_mb) AS BIGINT) AS memory_mb,
                    CAST(SUM(disk_size_mb) AS BIGINT) AS disk_size_mb
-            FROM capsules WHERE status NOT IN ('stopped', 'error') GROUP BY host_id, status
+            FROM capsules WHERE status NOT IN ('stopped', 'error') \(only)GROUP BY host_id, status
             """).rows(HostLoadRow.self)
     }
 
@@ -166,11 +167,7 @@ enum HostRepository {
         let lock: SQLQueryString = sql.dialect.name == "postgresql" ? " FOR UPDATE" : ""
         guard let host = try await sql.raw("SELECT \(unsafeRaw: columns) FROM hosts WHERE id = \(bind: id)\(lock)").row(HostRecord.self),
               host.status == "online" else { return false }
-        let rows = try await sql.raw("""
-            SELECT host_id, status, CAST(SUM(vcpus) AS BIGINT) AS vcpus, CAST(SUM(memory_mb) AS BIGINT) AS memory_mb,
-                   CAST(SUM(disk_size_mb) AS BIGINT) AS disk_size_mb
-            FROM capsules WHERE host_id = \(bind: id) AND status NOT IN ('stopped', 'error') GROUP BY host_id, status
-            """).rows(HostLoadRow.self)
+        let rows = try await load(sql, host: id)
         return Scheduler.headroom(host, used: Scheduler.usage(rows)[id] ?? Scheduler.Usage(), demand: demand) != nil
     }
 
