@@ -43,6 +43,39 @@ let package = Package(
             dependencies: [],
             swiftSettings: strict
         ),
+        // The HTTP edge shared by the control plane, the agent and envd: the error envelope and its middleware, the
+        // bearer-token check, JSON answers, security headers, header allow-lists, and the HTTP/1 + WebSocket server
+        // channel (keep-alive upgrades, refusals answered before the upgrade, a deadline for the first request head).
+        .target(
+            name: "WrennHTTP",
+            dependencies: [
+                "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The one reverse proxy and the one WebSocket relay (control plane → agent → envd / guest ports). Apart from
+        // WrennHTTP so envd, which proxies nothing, does not link an HTTP client and TLS.
+        .target(
+            name: "WrennProxy",
+            dependencies: [
+                "WrennHTTP", "WrennWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         // The control plane's CA for host agents, agent CSRs, and the mutual-TLS configurations of both sides.
         .target(
             name: "WrennPKI",
@@ -59,7 +92,7 @@ let package = Package(
         .target(
             name: "WrennServer",
             dependencies: [
-                "WrennWire", "WrennPKI", "WrennImage",
+                "WrennWire", "WrennPKI", "WrennImage", "WrennHTTP", "WrennProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -86,7 +119,7 @@ let package = Package(
         .target(
             name: "WrennAgent",
             dependencies: [
-                "WrennWire", "WrennImage", "WrennPKI",
+                "WrennWire", "WrennImage", "WrennPKI", "WrennHTTP", "WrennProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -106,7 +139,7 @@ let package = Package(
         .target(
             name: "WrennEnvd",
             dependencies: [
-                "WrennWire", "CWrennSpawn",
+                "WrennWire", "WrennHTTP", "CWrennSpawn",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -152,6 +185,8 @@ let package = Package(
                 "WrennAgent", "WrennEnvd", "WrennImage", "WrennPKI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -159,7 +194,7 @@ let package = Package(
         .testTarget(
             name: "WrennServerTests",
             dependencies: [
-                "WrennServer", "WrennWire", "WrennTestSupport", "WrennPKI",
+                "WrennServer", "WrennWire", "WrennTestSupport", "WrennPKI", "WrennHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -172,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "WrennEnvdTests",
             dependencies: [
-                "WrennEnvd", "WrennWire",
+                "WrennEnvd", "WrennWire", "WrennHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -184,7 +219,7 @@ let package = Package(
             name: "WrennAgentTests",
             dependencies: [
                 "WrennTestSupport",
-                "WrennAgent", "WrennImage", "WrennWire", "WrennEnvd", "WrennPKI",
+                "WrennAgent", "WrennImage", "WrennWire", "WrennEnvd", "WrennPKI", "WrennHTTP", "WrennProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -1,4 +1,5 @@
 import Synchronization
+import WrennHTTP
 
 /// The capsule's identity and defaults, replaceable after a snapshot restore. Thread-safe.
 final class EnvdIdentity: Sendable {
@@ -29,18 +30,5 @@ final class EnvdIdentity: Sendable {
     func accepts(token presented: Substring) -> Bool {
         let expected = state.withLock { $0.accessToken }
         return ConstantTime.equal(Array(presented.utf8), Array(expected.utf8))
-    }
-}
-
-/// Comparison whose duration does not depend on the position of the first difference.
-enum ConstantTime {
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard !b.isEmpty else { return false }
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<b.count {
-            let x = i < a.count ? a[i] : 0
-            difference |= x ^ b[i]
-        }
-        return difference == 0 && a.count == b.count
     }
 }

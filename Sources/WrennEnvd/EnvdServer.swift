@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import WrennHTTP
 
 /// envd as a swift-service-lifecycle `Service`: HTTP/1.1 + WebSocket on one port.
 ///
@@ -29,6 +30,12 @@ public struct EnvdServer: Service {
         self.onListening = onListening
     }
 
+    /// Every route but `GET /health` needs `Authorization: Bearer <token>` (compared in constant time; 401 before any
+    /// handler runs, WebSocket upgrades included).
+    static func authentication(_ identity: EnvdIdentity) -> BearerAuthMiddleware<EnvdRequestContext> {
+        BearerAuthMiddleware(isPublic: { $0.method == .get && $0.uri.path == "/health" }, accepts: { identity.accepts(token: $0) })
+    }
+
     /// Runs until cancelled or a graceful shutdown is triggered.
     public func run() async throws {
         MemoryTuning.apply()
@@ -36,13 +43,13 @@ public struct EnvdServer: Service {
         let identity = services.identity
 
         let router = Router(context: EnvdRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
-        router.add(middleware: AuthMiddleware(identity: identity))
+        router.add(middleware: ErrorEnvelopeMiddleware())
+        router.add(middleware: Self.authentication(identity))
         EnvdRoutes(services: services).register(on: router)
 
         let wsRouter = Router(context: EnvdRequestContext.self)
-        wsRouter.add(middleware: ErrorMiddleware())
-        wsRouter.add(middleware: AuthMiddleware(identity: identity))
+        wsRouter.add(middleware: ErrorEnvelopeMiddleware())
+        wsRouter.add(middleware: Self.authentication(identity))
         WebSocketRoutes(services: services).register(on: wsRouter)
 
         let onListening = self.onListening

@@ -21,7 +21,24 @@ public actor EnvdBackedRuntime: Runtime {
         return logger
     }()
 
-    public init() {}
+    /// What `pause` asks the guest first, as the QEMU runtime does (`prepareForSave`); nil skips it.
+    private let guest: (any GuestAgent)?
+    /// When set, new capsules report this loopback port as their envd (a hostile stand-in; their real envd runs on).
+    private var envdPortOverride: Int?
+
+    public init(guest: (any GuestAgent)? = nil) {
+        self.guest = guest
+    }
+
+    /// Capsules created from now on point at `port` on loopback for envd (nil: their own envd again).
+    public func pointNewCapsulesAt(envdPort port: Int?) {
+        envdPortOverride = port
+    }
+
+    /// Capsule `id` reports `port` on loopback as its envd from now on.
+    public func redirectEnvd(_ id: String, toPort port: Int) {
+        capsules[id]?.info.envdPort = port
+    }
 
     public func start() async throws { startCount += 1 }
 
@@ -49,14 +66,20 @@ public actor EnvdBackedRuntime: Runtime {
         }
         let info = CapsuleInfo(
             id: request.id, template: request.template, state: .running, vcpus: request.vcpus, memoryMiB: request.memoryMiB,
-            diskMiB: request.diskMiB, slot: capsules.count + 1, envdHost: "127.0.0.1", envdPort: port, pid: nil,
+            diskMiB: request.diskMiB, slot: capsules.count + 1, envdHost: "127.0.0.1", envdPort: envdPortOverride ?? port, pid: nil,
             accessToken: token, accelerator: .tcg, lastError: nil)
         capsules[request.id] = Capsule(info: info, server: task)
         return info
     }
 
     public func pause(_ id: String) async throws -> CapsuleInfo {
-        try transition(id, from: .running, to: .paused, operation: "pause")
+        if let guest, let info = capsules[id]?.info, info.state == .running {
+            // Like the QEMU runtime: a failed prepare is logged, the pause goes on.
+            do { try await guest.prepareForSave(host: info.envdHost, port: info.envdPort, token: info.accessToken ?? "") } catch {
+                logger.warning("envd prepare failed before pause", metadata: ["id": "\(id)", "error": "\(error)"])
+            }
+        }
+        return try transition(id, from: .running, to: .paused, operation: "pause")
     }
 
     public func resume(_ id: String) async throws -> CapsuleInfo {

@@ -22,12 +22,12 @@ public final class LocalAgent: Sendable {
 
     /// Starts an agent with a fresh data directory; `controlPlaneURL` receives its sandbox events; with `tls` it
     /// serves mutual TLS only (then `baseURL`'s scheme is `https`).
-    public static func start(controlPlaneURL: String? = nil, tls: RenewableServerIdentity? = nil) async throws -> LocalAgent {
+    public static func start(controlPlaneURL: String? = nil, tls: RenewableServerIdentity? = nil,
+                             runtime: EnvdBackedRuntime = EnvdBackedRuntime()) async throws -> LocalAgent {
         let directory = NSTemporaryDirectory() + "wrenn-local-agent-" + UUID().uuidString.prefix(8).lowercased()
         let token = "local-agent-token-" + UUID().uuidString
         var logger = Logger(label: "test.agent")
         logger.logLevel = .critical
-        let runtime = EnvdBackedRuntime()
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var configuration = AgentServerConfiguration(host: "127.0.0.1", port: 0, token: token, dataDirectory: directory,
                                                      controlPlaneURL: controlPlaneURL)

@@ -10,6 +10,7 @@ import Testing
 import WrennImage
 import WrennWire
 @testable import WrennAgent
+import WrennHTTP
 import WrennTestSupport
 
 /// The agent API over real HTTP, with a `Runtime` whose capsules are real envd servers on loopback (no QEMU).
@@ -36,10 +37,10 @@ struct AgentAPITests {
         }
         // Nothing happened to the capsule.
         #expect(try await agent.request(.GET, "/v1/capsules/\(capsule)").decode(AgentCapsule.self).status == .running)
-        #expect(AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
-        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("abd".utf8), Array("abc".utf8)))
-        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals(Array("ab".utf8), Array("abc".utf8)))
-        #expect(!AgentAuthMiddleware<AgentRequestContext>.constantTimeEquals([], []))
+        #expect(ConstantTime.equal(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!ConstantTime.equal(Array("abd".utf8), Array("abc".utf8)))
+        #expect(!ConstantTime.equal(Array("ab".utf8), Array("abc".utf8)))
+        #expect(!ConstantTime.equal([], []))
     }
 
     @Test("create/list/get/pause/resume/ping/destroy follow the state rules with the contract's error codes")
@@ -105,26 +106,22 @@ struct AgentAPITests {
         }
         let proxied = try await agent.request(.POST, "/v1/capsules/\(id)/envd/exec", json: ExecRequest(cmd: "true"))
         #expect(proxied.status == 409 && proxied.errorCode == "invalid_state")
-        // On a WebSocket path the refusal is an error frame and close code 4409 (an upgrade cannot carry a status).
-        let refusal = Mutex<String?>(nil)
-        let refusedClose = try await agent.webSocket("/v1/capsules/\(id)/envd/exec/stream") { inbound, _ in
-            for try await message in inbound.messages(maxSize: 1 << 20) {
-                if case .text(let text) = message { refusal.withLock { $0 = text } }
-            }
-        }
-        #expect(refusedClose?.closeCode == .unknown(4409))
-        let refusalFrame = try #require(refusal.withLock { $0 })
-        #expect(refusalFrame.contains("\"code\":\"invalid_state\"") && refusalFrame.contains("\"type\":\"error\""), "\(refusalFrame)")
-        // Without the agent token there is no socket at all.
+        // On a WebSocket path the refusal is the same status and envelope, before any upgrade.
         let upgrade = ["Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Authorization": "Bearer nope"]
+                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="]
+        let refused = try await GuestHTTP.request(host: "127.0.0.1", port: agent.port, method: "GET", path: "/v1/capsules/\(id)/envd/exec/stream",
+                                                  headers: upgrade.merging(["Authorization": "Bearer \(agent.token)"]) { $1 })
+        #expect(refused.status == 409)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("\"code\":\"invalid_state\""))
+        // Without the agent token there is no socket at all: 401 with the envelope.
         let unauthorizedUpgrade = try await GuestHTTP.request(
-            host: "127.0.0.1", port: agent.port, method: "GET", path: "/v1/capsules/\(id)/envd/pty", headers: upgrade)
-        #expect(unauthorizedUpgrade.status == 400)
-        let unknownClose = try await agent.webSocket("/v1/capsules/cl-nope/envd/pty") { inbound, _ in
-            for try await _ in inbound {}
-        }
-        #expect(unknownClose?.closeCode == .unknown(4404))
+            host: "127.0.0.1", port: agent.port, method: "GET", path: "/v1/capsules/\(id)/envd/pty",
+            headers: upgrade.merging(["Authorization": "Bearer nope"]) { $1 })
+        #expect(unauthorizedUpgrade.status == 401)
+        #expect(String(decoding: unauthorizedUpgrade.body, as: UTF8.self).contains("\"code\":\"unauthorized\""))
+        let unknown = try await GuestHTTP.request(host: "127.0.0.1", port: agent.port, method: "GET", path: "/v1/capsules/cl-nope/envd/pty",
+                                                  headers: upgrade.merging(["Authorization": "Bearer \(agent.token)"]) { $1 })
+        #expect(unknown.status == 404)
 
         // Resumed: running again, proxy works.
         let resumed = try await agent.request(.POST, "/v1/capsules/\(id)/resume")

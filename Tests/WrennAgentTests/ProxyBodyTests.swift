@@ -2,6 +2,7 @@ import Hummingbird
 import NIOCore
 import Testing
 @testable import WrennAgent
+@testable import WrennProxy
 
 @Suite("envd proxy request bodies")
 struct ProxyBodyTests {
@@ -9,7 +10,7 @@ struct ProxyBodyTests {
         let tracker = ActivityTracker()
         let lease = tracker.begin("cl-body")
         defer { lease.release() }
-        let body = EnvdProxy.touching(RequestBody(buffer: ByteBuffer(string: "chunk")), lease)
+        let body = ProxiedBody(body: RequestBody(buffer: ByteBuffer(string: "chunk")), observer: lease)
         var first = body.makeAsyncIterator()
         #expect(try await first.next().map { String(buffer: $0) } == "chunk")
         #expect(try await first.next() == nil)

@@ -123,16 +123,6 @@ struct RuntimeUnitTests {
         #expect(HostFacts.tscKHz(cpuinfo: "nothing") == nil)
     }
 
-    @Test func parsesHTTPResponses() throws {
-        let plain = try GuestHTTP.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}trailing".utf8))
-        #expect(plain.status == 200)
-        #expect(plain.body == Data("{}".utf8))
-        let chunked = try GuestHTTP.parse(Array("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".utf8))
-        #expect(chunked.status == 201)
-        #expect(String(decoding: chunked.body, as: UTF8.self) == "abcde")
-        #expect(throws: RuntimeError.self) { try GuestHTTP.parse(Array("HTTP/1.1 200".utf8)) }
-    }
-
     @Test func recordsRoundTripThroughJSON() throws {
         let dir = FileManager.default.temporaryDirectory.path + "/wrenn-record-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/cl-a", withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 @testable import WrennEnvd
+import WrennHTTP
 
 @Suite("envd building blocks")
 struct UnitTests {

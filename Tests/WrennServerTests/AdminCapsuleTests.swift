@@ -116,14 +116,10 @@ struct AdminCapsuleTests {
                 }
             }
             #expect(frames.all.joined().contains("admin stream"))
-            // Bob's session on the admin stream: refused inside the socket with 4403.
-            var bobHeaders = HTTPFields()
-            bobHeaders[.cookie] = s.bob.cookieHeader
-            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)\(base)/pty",
-                                                          configuration: .init(additionalHeaders: bobHeaders), logger: logger) { inbound, _, _ in
-                for try await _ in inbound.messages(maxSize: 1 << 20) {}
-            }
-            #expect(close?.closeCode == .unknown(4403))
+            // Bob's session on the admin stream: 403 with the envelope, before any upgrade.
+            let bobStream = try RawWebSocket.handshake(port: port, host: "localhost", path: "\(base)/pty", headers: ["Cookie": s.bob.cookieHeader])
+            #expect(bobStream.status == 403 && bobStream.errorCode == "forbidden")
+            #expect(bobStream.socket == nil)
 
             // Snapshot into the capsule's team (201, replaces a template of the same name).
             let snap = try await s.alice.post("\(base)/snapshot", json: ["name": "admin-snap"])

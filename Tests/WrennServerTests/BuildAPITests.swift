@@ -317,9 +317,14 @@ struct BuildAPITests {
             #expect(replay.frames.map(\.type) == ["step-start", "output", "step-end", "step-start", "output", "output", "step-end", "build-status"])
             #expect(replay.frames.last?.status == .success)
 
-            // Not for bob: refused inside the socket with 4403; unknown build 4404.
-            #expect(try await Self.console(s.cp, s.bob, id).close?.closeCode == .unknown(4403))
-            #expect(try await Self.console(s.cp, s.admin, "bld-00000000000000000000000000").close?.closeCode == .unknown(4404))
+            // Not for bob: 403 before the upgrade; unknown build 404, both with the envelope.
+            let port = try #require(s.cp.client.port)
+            let bob = try RawWebSocket.handshake(port: port, host: "localhost", path: "/v1/admin/builds/\(id)/stream",
+                                                 headers: ["Cookie": s.bob.cookieHeader])
+            #expect(bob.status == 403 && bob.errorCode == "forbidden")
+            let unknown = try RawWebSocket.handshake(port: port, host: "localhost", path: "/v1/admin/builds/bld-00000000000000000000000000/stream",
+                                                     headers: ["Cookie": s.admin.cookieHeader])
+            #expect(unknown.status == 404 && unknown.errorCode == "not_found")
         }
     }
 

@@ -290,16 +290,11 @@ struct CapsuleAPITests {
             _ = try await Self.wait(sdk, capsule.id, for: .stopped)
             let refused = try await sdk.get("/v1/capsules/\(capsule.id)/exec/stream")
             #expect(refused.status == .conflict)
-            // Over a WebSocket: one error frame, then close code 4409.
-            let refusal = Frames()
-            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/capsules/\(capsule.id)/exec/stream",
-                                                          configuration: .init(additionalHeaders: headers), logger: logger) { inbound, _, _ in
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { refusal.append(text) }
-                }
-            }
-            #expect(refusal.all.first?.contains("invalid_state") == true)
-            #expect(close?.closeCode == .unknown(4409))
+            // Over a WebSocket: the same 409 and envelope, before any upgrade.
+            let refusal = try RawWebSocket.handshake(port: port, host: "localhost", path: "/v1/capsules/\(capsule.id)/exec/stream",
+                                                     headers: ["X-API-Key": try #require(sdk.apiKey)])
+            #expect(refusal.status == 409 && refusal.errorCode == "invalid_state")
+            #expect(refusal.socket == nil)
         }
     }
 

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Testing
+import WrennHTTP
 @testable import WrennServer
 
 /// The control plane's HTTP/1 server upgrades to WebSocket on any request of a keep-alive connection (the official
@@ -72,6 +73,47 @@ struct KeepAliveWebSocketTests {
         }
     }
 
+    @Test("a refused upgrade is answered with the router's status and error envelope, first request or later")
+    func refusalCarriesTheEnvelope() async throws {
+        try await Self.withServer(.http1KeepAliveWebSocket(webSocketRouter: Self.refusingRouter()), context: ChannelAwareContext.self) { port in
+            try await RawConnection.withConnection(port: port) { conn in
+                let refused = try await conn.request(Self.upgradeRequest(path: "/ws/refuse"))
+                #expect(refused.hasPrefix("HTTP/1.1 409"), "got \(refused)")
+                #expect(refused.contains("\"code\":\"invalid_state\""))
+                #expect(refused.lowercased().contains("x-content-type-options: nosniff"))
+            }
+            try await RawConnection.withConnection(port: port) { conn in
+                _ = try await conn.request("GET /ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                let unknown = try await conn.request(Self.upgradeRequest(path: "/ws/nowhere"))
+                #expect(unknown.hasPrefix("HTTP/1.1 404"), "got \(unknown)")
+                #expect(unknown.contains("\"code\":\"not_found\""))
+            }
+            try await RawConnection.withConnection(port: port) { conn in
+                let handshake = try await conn.request(Self.upgradeRequest(path: "/ws/echo"))
+                #expect(handshake.hasPrefix("HTTP/1.1 101"))
+                try await conn.sendText("still works")
+                #expect(try await conn.readText() == "still works")
+            }
+        }
+    }
+
+    @Test("a connection that dribbles its first request head, or idles between requests, is closed", .timeLimit(.minutes(1)))
+    func slowHeadsAreCut() async throws {
+        try await Self.withServer(.http1KeepAliveWebSocket(webSocketRouter: Self.webSocketRouter(),
+                                                           configuration: .init(http1: .init(idleTimeout: .seconds(1))),
+                                                           firstRequestTimeout: .seconds(1))) { port in
+            try await RawConnection.withConnection(port: port) { conn in
+                try await conn.write(ByteBuffer(string: "GET /ping HTTP/1.1\r\nHost: local"))
+                await #expect(throws: RawConnection.Closed.self) { _ = try await conn.readHead() }
+            }
+            try await RawConnection.withConnection(port: port) { conn in
+                let answer = try await conn.request("GET /ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                #expect(answer.hasSuffix("pong"))
+                await #expect(throws: RawConnection.Closed.self) { _ = try await conn.readHead() }
+            }
+        }
+    }
+
     /// The control: Hummingbird's own server answers the same keep-alive upgrade with a redirect, which the SDK
     /// does not follow. This is what the first test catches on the old server.
     @Test("Hummingbird's upgrade server redirects a keep-alive upgrade (what the SDK tripped on)")
@@ -102,8 +144,38 @@ struct KeepAliveWebSocketTests {
         return router
     }
 
+    /// A context that knows its connection, so refusals carry the router's answer.
+    struct ChannelAwareContext: RequestContext, WebSocketRequestContext, ConnectionContext {
+        var coreContext: CoreRequestContextStorage
+        let webSocket: WebSocketHandlerReference<Self>
+        let channel: any Channel
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            webSocket = .init()
+            channel = source.channel
+        }
+    }
+
+    static func refusingRouter() -> Router<ChannelAwareContext> {
+        let router = Router(context: ChannelAwareContext.self)
+        router.add(middleware: ErrorEnvelopeMiddleware())
+        router.ws("/ws/refuse", shouldUpgrade: { _, _ in throw APIError.invalidState("not now") }) { _, _, _ in }
+        router.ws("/ws/echo") { inbound, outbound, _ in
+            for try await message in inbound.messages(maxSize: 1 << 16) {
+                if case .text(let text) = message { try await outbound.write(.text(text)) }
+            }
+        }
+        return router
+    }
+
     static func withServer(_ server: HTTPServerBuilder, _ body: @Sendable (Int) async throws -> Void) async throws {
-        let router = Router(context: BasicWebSocketRequestContext.self)
+        try await withServer(server, context: BasicWebSocketRequestContext.self, body)
+    }
+
+    static func withServer<Context: RequestContext>(_ server: HTTPServerBuilder, context: Context.Type,
+                                                    _ body: @Sendable (Int) async throws -> Void) async throws
+    where Context.Source == ApplicationRequestContextSource {
+        let router = Router(context: Context.self)
         router.get("/ping") { _, _ in "pong" }
         router.post("/count") { request, _ -> String in
             let bytes = try await request.body.collect(upTo: 1 << 20)

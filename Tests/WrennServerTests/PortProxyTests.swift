@@ -230,15 +230,11 @@ struct PortProxyTests {
             #expect(frame.opcode == 1)
             #expect(String(decoding: frame.payload, as: UTF8.self) == "echo:hello through the proxy")
 
-            // No key: the socket opens, carries one error frame, and closes with 4000 + 401.
-            let (opened, refusedSocket) = try RawWebSocket.connect(port: cpPort, host: host, path: "/ws", headers: [:])
-            #expect(opened.contains("101"))
-            let refused = try #require(refusedSocket)
-            let error = try refused.receive()
-            #expect(String(decoding: error.payload, as: UTF8.self).contains("unauthorized"))
-            let close = try refused.receive()
-            #expect(close.opcode == 8)
-            #expect(close.payload.count >= 2 && Int(close.payload[0]) << 8 | Int(close.payload[1]) == 4401)
+            // No key: refused before the upgrade, 401 with the envelope.
+            let refused = try RawWebSocket.handshake(port: cpPort, host: host, path: "/ws", headers: [:])
+            #expect(refused.status == 401, "\(refused.statusLine)")
+            #expect(refused.errorCode == "unauthorized")
+            #expect(refused.socket == nil)
         }
     }
 

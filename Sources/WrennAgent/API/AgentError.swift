@@ -1,35 +1,13 @@
 import Foundation
 import Hummingbird
-import WrennWire
+import Logging
+import WrennHTTP
 
-/// An error the agent answers as the public envelope `{"error":{"code","message"}}` with its HTTP status.
-public struct AgentError: Error, HTTPResponseError, CustomStringConvertible {
-    /// HTTP status.
-    public let status: HTTPResponse.Status
-    /// Public error code (`not_found`, `invalid_state`, `invalid_request`, `conflict`, `unavailable`, `internal_error`, `unauthorized`).
-    public let code: String
-    /// Human-readable explanation.
-    public let message: String
+/// The agent answers every failure as the public envelope with the edge's one error type (``APIError``): the same
+/// failure has the same status and code here as in envd and the control plane.
+public typealias AgentError = APIError
 
-    /// Creates an error.
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
-    }
-
-    /// `status code: message`.
-    public var description: String { "\(status.code) \(code): \(message)" }
-
-    static func invalid(_ message: String) -> AgentError { .init(.badRequest, "invalid_request", message) }
-    static func notFound(_ message: String) -> AgentError { .init(.notFound, "not_found", message) }
-    static func invalidState(_ message: String) -> AgentError { .init(.conflict, "invalid_state", message) }
-    static func conflict(_ message: String) -> AgentError { .init(.conflict, "conflict", message) }
-    static func unauthorized(_ message: String) -> AgentError { .init(.unauthorized, "unauthorized", message) }
-    static func unavailable(_ message: String) -> AgentError { .init(.serviceUnavailable, "unavailable", message) }
-    static func badGateway(_ message: String) -> AgentError { .init(.badGateway, "unavailable", message) }
-    static func internalError(_ message: String) -> AgentError { .init(.internalServerError, "internal_error", message) }
-
+extension APIError {
     /// Maps a runtime failure to the public code the control plane passes through.
     public init(_ error: RuntimeError) {
         switch error {
@@ -44,17 +22,10 @@ public struct AgentError: Error, HTTPResponseError, CustomStringConvertible {
         }
     }
 
-    /// The envelope as a response.
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try Self.envelopeResponse(status: status, code: code, message: message)
-    }
-
-    static func envelopeResponse(status: HTTPResponse.Status, code: String, message: String) throws -> Response {
-        let data = try WireCoding.makeEncoder().encode(ErrorEnvelope(code: code, message: message))
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+    /// The agent's translation for ``ErrorEnvelopeMiddleware``: runtime failures by case (VMM failures logged).
+    static func translate(_ error: any Error, _ logger: Logger) -> (any EnvelopeError)? {
+        guard let error = error as? RuntimeError else { return nil }
+        if case .vmm = error { logger.error("runtime failed", metadata: ["error": "\(error)"]) }
+        return APIError(error)
     }
 }

@@ -7,6 +7,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import WrennHTTP
 import WrennPKI
 
 /// The host agent's HTTP + WebSocket API (the contract in `WrennWire/Agent/AgentAPI.swift`) as a
@@ -48,11 +49,11 @@ public struct AgentServer: Service {
         try await runtime.start()
 
         var clientConfiguration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .nanoseconds(Int64(configuration.envdConnectTimeout.components.seconds) * 1_000_000_000
-                                                  + configuration.envdConnectTimeout.components.attoseconds / 1_000_000_000)),
+            redirectConfiguration: .disallow, timeout: .init(connect: TimeAmount(configuration.envdConnectTimeout)),
             decompression: .disabled)
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(30))
+        // One capsule's long calls (foreground execs, downloads) must not queue its other calls: the control plane
+        // bounds each team's concurrent data-plane calls instead.
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
             try await serve(client: client)
@@ -97,27 +98,28 @@ public struct AgentServer: Service {
         Task { _ = await services.facts.facts() }
 
         let router = Router(context: AgentRequestContext.self)
-        router.add(middleware: AgentErrorMiddleware())
-        router.add(middleware: AgentAuthMiddleware(token: configuration.token))
+        router.add(middleware: ErrorEnvelopeMiddleware(translate: AgentError.translate))
+        router.add(middleware: BearerAuthMiddleware(token: configuration.token))
         CapsuleRoutes(services: services).register(on: router)
         TemplateRoutes(services: services).register(on: router)
         EnvdProxy(services: services).register(on: router)
         GuestPortProxy(services: services).register(on: router)
 
         let wsRouter = Router(context: AgentRequestContext.self)
-        wsRouter.add(middleware: AgentErrorMiddleware())
-        wsRouter.add(middleware: AgentAuthMiddleware(token: configuration.token))
+        wsRouter.add(middleware: ErrorEnvelopeMiddleware(translate: AgentError.translate))
+        wsRouter.add(middleware: BearerAuthMiddleware(token: configuration.token))
         EnvdWebSocketProxy(services: services).register(on: wsRouter)
         GuestPortProxy(services: services).registerWebSocket(on: wsRouter)
 
         let onListening = self.onListening
         let logger = self.logger
-        let plain = HTTPServerBuilder.http1WebSocketUpgrade(
+        let plain = HTTPServerBuilder.http1KeepAliveWebSocket(
             webSocketRouter: wsRouter,
             configuration: .init(
                 http1: .init(idleTimeout: .seconds(300)),
                 ws: .init(maxFrameSize: configuration.maxWebSocketFrame, autoPing: .disabled, closeTimeout: .seconds(5))
-            )
+            ),
+            firstRequestTimeout: .seconds(30)
         )
         // Registered agents serve mutual TLS: only a client holding a certificate of the control plane's CA
         // gets as far as HTTP (the bearer token is still checked inside).

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import WrennHTTP
 import WrennWire
 
 /// `/v1/capsules…`: create, list, get, destroy, pause, resume, ping, snapshot, metrics.

@@ -1,4 +1,5 @@
 import Hummingbird
+import WrennHTTP
 import WrennWire
 
 /// `GET /v1/templates`, `DELETE /v1/templates/{name}`, `GET /v1/host`.

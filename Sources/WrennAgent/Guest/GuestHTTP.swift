@@ -1,9 +1,16 @@
+import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
 import NIOPosix
 
-/// A minimal HTTP/1.1 client (one request per connection, `Connection: close`) for talking to envd over the
-/// capsule's link. Only ever pointed at addresses inside namespaces the agent created.
+/// The agent's calls to envd outside the proxy (health, snapshot prepare/restored, benchmarks): AsyncHTTPClient, so
+/// no hand-written parser reads what a hostile guest sends, and every reply is bounded in size (`limit`) and in time
+/// (`timeout`, from connecting to the last body byte). Whatever envd answers, the result is a ``Response`` or a
+/// ``RuntimeError``: nothing a guest sends can trap the agent or hold it. One connection per call (`Connection:
+/// close`): a restored guest's old TCP state is never reused. Only ever pointed at addresses inside namespaces the
+/// agent created (or loopback in tests).
 public enum GuestHTTP {
     /// A response.
     public struct Response: Sendable {
@@ -13,72 +20,56 @@ public enum GuestHTTP {
         public var body: Data
     }
 
-    /// Sends one request and reads the whole response.
-    public static func request(host: String, port: Int, method: String, path: String, body: Data? = nil,
-                               headers: [String: String] = [:], timeout: Duration = .seconds(5)) async throws -> Response {
-        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
-        let seconds = Int64(timeout.components.seconds) + 1
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.milliseconds(min(seconds * 1000, 3000)))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteStreamHandler(continuation: continuation))
-                }
-            }
-            .connect(host: host, port: port).get()
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        if let body {
-            head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-        } else if method != "GET" {
-            head += "Content-Length: 0\r\n"
-        }
-        head += "\r\n"
-        var buffer = channel.allocator.buffer(string: head)
-        if let body { buffer.writeBytes(body) }
-        try await channel.writeAndFlush(buffer)
-        let reader = Task { () -> [UInt8] in
-            var all: [UInt8] = []
-            for await chunk in stream { all += chunk }
-            return all
-        }
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            try await channel.close()
-        }
-        let raw = await reader.value
-        timer.cancel()
-        try? await channel.close()
-        return try parse(raw)
-    }
+    /// The largest reply body taken by default (envd's answers here are a few hundred bytes).
+    public static let defaultLimit = 1 << 20
 
-    /// Parses a complete HTTP/1.1 response (Content-Length, chunked or read-to-close bodies).
-    public static func parse(_ raw: [UInt8]) throws -> Response {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let range = raw.firstRange(of: separator) else { throw RuntimeError.guestProtocol("incomplete HTTP response") }
-        let head = String(decoding: raw[..<range.lowerBound], as: UTF8.self)
-        let lines = head.components(separatedBy: "\r\n")
-        let statusParts = lines.first?.split(separator: " ") ?? []
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw RuntimeError.guestProtocol("bad status line") }
-        var bodyBytes = Array(raw[range.upperBound...])
-        let chunked = lines.contains { $0.lowercased().hasPrefix("transfer-encoding:") && $0.lowercased().contains("chunked") }
-        if chunked {
-            var decoded: [UInt8] = []
-            var rest = bodyBytes[...]
-            while let lineEnd = rest.firstRange(of: [13, 10]) {
-                let sizeText = String(decoding: rest[..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
-                guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
-                let start = lineEnd.upperBound
-                guard rest.endIndex >= start + size else { break }
-                decoded += rest[start ..< start + size]
-                rest = rest[min(start + size + 2, rest.endIndex)...]
-            }
-            bodyBytes = decoded
-        } else if let lengthLine = lines.first(where: { $0.lowercased().hasPrefix("content-length:") }),
-                  let length = Int(lengthLine.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) {
-            bodyBytes = Array(bodyBytes.prefix(length))
+    /// The client of these calls: no redirects, no decompression, a pool that keeps nothing.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(3)),
+                                                     decompression: .disabled)
+        configuration.connectionPool = .init(idleTimeout: .milliseconds(1))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Sends one request and reads the whole response within `timeout` and `limit` bytes.
+    public static func request(host: String, port: Int, method: String, path: String, body: Data? = nil,
+                               headers: [String: String] = [:], timeout: Duration = .seconds(5),
+                               limit: Int = GuestHTTP.defaultLimit) async throws -> Response {
+        let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        var request = HTTPClientRequest(url: "http://\(authority)\(path)")
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Connection", value: "close")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(data: body))
         }
-        return Response(status: status, body: Data(bodyBytes))
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        let outbound = request
+        do {
+            return try await withThrowingTaskGroup(of: Response?.self) { group in
+                group.addTask {
+                    let response = try await client.execute(outbound, deadline: deadline)
+                    let bytes = try await response.body.collect(upTo: limit)
+                    return Response(status: Int(response.status.code), body: Data(buffer: bytes))
+                }
+                group.addTask {
+                    try await Task.sleep(until: .now + timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let response = first else {
+                    throw RuntimeError.guestProtocol("envd did not answer \(method) \(path) within \(timeout)")
+                }
+                return response
+            }
+        } catch let error as RuntimeError {
+            throw error
+        } catch is NIOTooManyBytesError {
+            throw RuntimeError.guestProtocol("envd's answer to \(method) \(path) is larger than \(limit) bytes")
+        } catch {
+            throw RuntimeError.guestProtocol("envd \(method) \(path) failed: \(error)")
+        }
     }
 }
 

@@ -1,29 +1,11 @@
 import Foundation
 import Hummingbird
-import WrennWire
+import WrennHTTP
 
-/// An error answered as `{"error":{"code","message"}}` with its HTTP status.
-struct EnvdError: Error, HTTPResponseError, CustomStringConvertible {
-    let status: HTTPResponse.Status
-    let code: String
-    let message: String
+/// envd's failures are the edge's one error type, answered as `{"error":{"code","message"}}` with their status.
+typealias EnvdError = APIError
 
-    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
-    }
-
-    var description: String { "\(status.code) \(code): \(message)" }
-
-    static func invalid(_ message: String) -> EnvdError { .init(.badRequest, "invalid_request", message) }
-    static func notFound(_ message: String) -> EnvdError { .init(.notFound, "not_found", message) }
-    static func conflict(_ message: String) -> EnvdError { .init(.conflict, "conflict", message) }
-    static func alreadyExists(_ message: String) -> EnvdError { .init(.conflict, "already_exists", message) }
-    static func unauthorized(_ message: String) -> EnvdError { .init(.unauthorized, "unauthorized", message) }
-    static func forbidden(_ message: String) -> EnvdError { .init(.forbidden, "forbidden", message) }
-    static func internalError(_ message: String) -> EnvdError { .init(.internalServerError, "internal_error", message) }
-
+extension APIError {
     /// Maps an errno from a file system call on `path` to the right answer.
     static func fromErrno(_ code: Int32, _ what: String, path: String) -> EnvdError {
         let text = String(cString: strerror(code))
@@ -38,15 +20,5 @@ struct EnvdError: Error, HTTPResponseError, CustomStringConvertible {
         case ENAMETOOLONG, EINVAL, ELOOP: return .invalid("\(what) \(path): \(text)")
         default: return .internalError("\(what) \(path): \(text)")
         }
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = ErrorEnvelope(code: code, message: message)
-        let data = try WireCoding.makeEncoder().encode(body)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
     }
 }

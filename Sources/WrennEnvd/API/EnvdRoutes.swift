@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import WrennHTTP
 import WrennWire
 
 /// envd's plain HTTP routes. Every one but `GET /health` needs the bearer token (see `AuthMiddleware`).
@@ -26,15 +27,15 @@ struct EnvdRoutes: Sendable {
                 let body = BackgroundExecResponse(
                     sandboxId: services.identity.current.capsuleID, cmd: exec.cmd, pid: process.pid, tag: process.tag
                 )
-                return try Self.json(body, status: .accepted)
+                return try JSONResponse.make(body, status: .accepted)
             }
-            return try Self.json(try await services.processes.runForeground(exec), status: .ok)
+            return try JSONResponse.make(try await services.processes.runForeground(exec))
         }
         router.get("/processes") { _, _ in
             ProcessListResponse(processes: services.processes.list())
         }
         router.delete("/processes/:selector") { request, context -> Response in
-            let selector = try context.parameters.require("selector")
+            let selector = try Self.selector(context)
             let name = request.uri.queryParameters.get("signal") ?? "SIGKILL"
             guard let signal = Signals.parse(name) else {
                 throw EnvdError.invalid("signal must be SIGKILL or SIGTERM (got \(name))")
@@ -45,7 +46,7 @@ struct EnvdRoutes: Sendable {
         // NDJSON attach for clients without WebSocket (the WebSocket variant shares the path).
         router.get("/processes/:selector/stream") { _, context -> Response in
             let settling = context.settling
-            let selector = try context.parameters.require("selector")
+            let selector = try Self.selector(context)
             guard let process = services.processes.table.find(selector) else {
                 throw EnvdError.notFound("no process '\(selector)'")
             }
@@ -132,13 +133,11 @@ struct EnvdRoutes: Sendable {
         }
     }
 
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {
-        let data = try WireCoding.makeEncoder().encode(value)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+    /// The `{selector}` path segment, percent-decoded (tags may hold any character; callers encode them).
+    static func selector(_ context: EnvdRequestContext) throws -> String {
+        let raw = try context.parameters.require("selector")
+        guard let decoded = raw.removingPercentEncoding else { throw EnvdError.invalid("malformed process selector") }
+        return decoded
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWebSocket
 import NIOCore
+import WrennHTTP
 import WrennWire
 
 /// JSON text frames in and out of WebSockets (and NDJSON lines).
@@ -39,7 +40,7 @@ struct FrameCoding: Sendable {
         do {
             return .success(try JSONDecoder().decode(T.self, from: data))
         } catch let error as DecodingError {
-            return .failure(FrameError(message: "malformed frame: \(ErrorMiddleware<EnvdRequestContext>.describe(error))"))
+            return .failure(FrameError(message: "malformed frame: \(ErrorEnvelopeMiddleware<EnvdRequestContext>.describe(error))"))
         } catch {
             return .failure(FrameError(message: "malformed frame: \(error)"))
         }

@@ -19,7 +19,7 @@ struct WebSocketRoutes: Sendable {
         router.ws("/processes/:selector/stream") { inbound, outbound, context in
             var attachSocket = attachSocket
             attachSocket.coding.settling = context.requestContext.settling
-            let selector = context.requestContext.parameters.get("selector") ?? ""
+            let selector = (try? EnvdRoutes.selector(context.requestContext)) ?? ""
             try await attachSocket.handle(selector: selector, inbound: inbound, outbound: outbound)
         }
         router.ws("/pty") { inbound, outbound, context in

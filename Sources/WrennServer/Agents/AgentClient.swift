@@ -1,50 +1,72 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Hummingbird
+import HummingbirdWSClient
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOSSL
+import WrennHTTP
+import WrennProxy
 import WrennWire
 
-/// The control plane's client for one host agent (contract: `WrennWire/Agent/AgentAPI.swift`).
+/// The control plane's client for one host agent (contract: `WrennWire/Agent/AgentAPI.swift`): every call the control
+/// plane makes to an agent goes through here, routes never build agent requests themselves.
 ///
-/// Lifecycle calls get long deadlines (a first create may boot a template cold). Agent errors that carry the public
-/// envelope with a public code (`not_found`, `invalid_state`, `invalid_request`, `conflict`) pass through as
-/// `ServiceError`s; anything else becomes 502 `agent_error`, and an unreachable agent 503 `host_unavailable`.
+/// Two connection pools per agent (``Pools``): lifecycle calls (create, pause, destroy, list, …) never wait behind
+/// data-plane calls (a foreground exec that runs for an hour, a large download), and data-plane calls do not share the
+/// lifecycle pool's slots; WebSocket streams use connections of their own. Lifecycle calls get long deadlines (a
+/// first create may boot a template cold). Agent errors that carry the public envelope with a public code
+/// (`not_found`, `invalid_state`, `invalid_request`, `conflict`) pass through as `ServiceError`s; anything else becomes
+/// 502 `agent_error`, and an unreachable agent 503 `host_unavailable`.
 public struct AgentClient: Sendable {
     public let hostID: String
     public let baseURL: String
     let token: String
-    let http: HTTPClient
-    /// TLS for WebSocket connections to the agent (HTTP requests use `http`, configured alike); nil for plain HTTP.
+    let pools: Pools
+    /// TLS for WebSocket connections to the agent (HTTP requests use `pools`, configured alike); nil for plain HTTP.
     let tls: TLSConfiguration?
 
-    public init(hostID: String, baseURL: String, token: String, http: HTTPClient = AgentClient.plainHTTP, tls: TLSConfiguration? = nil) {
+    public init(hostID: String, baseURL: String, token: String, pools: Pools = AgentClient.plainHTTP, tls: TLSConfiguration? = nil) {
         self.hostID = hostID
         self.tls = tls
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
         self.token = token
-        self.http = http
+        self.pools = pools
     }
 
-    /// How the control plane's agent clients are configured (`plainHTTP`; `AgentTLS` adds its client certificate).
-    /// No read timeout: a foreground exec or a stream is silent for as long as its command runs (a build's
-    /// `pip install`, the SDK's `run(timeout=600)`); every call has its own deadline instead. `HTTPClient.shared`
-    /// would cut such a call after 90 s without bytes.
-    static func configuration(tls: TLSConfiguration? = nil) -> HTTPClient.Configuration {
+    /// The HTTP clients of one kind of agent connection (plain or mutual TLS), each with its own connection pool.
+    public struct Pools: Sendable {
+        /// Lifecycle and reads of the agent's own state: short, bounded calls.
+        public let lifecycle: HTTPClient
+        /// Data-plane calls through the agent to envd and guest ports. Its per-agent limit is high: each team's share
+        /// is bounded by the control plane (`EdgeSettings.dataPlaneCallsPerTeam`) instead.
+        public let data: HTTPClient
+
+        /// Both pools for `tls` (nil: plain HTTP). Like `HTTPClient.shared` they live as long as the process.
+        public init(tls: TLSConfiguration? = nil) {
+            lifecycle = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AgentClient.configuration(tls: tls, perHost: 16))
+            data = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AgentClient.configuration(tls: tls, perHost: 1024))
+        }
+    }
+
+    /// How the control plane's agent clients are configured. No read timeout: a foreground exec or a stream is silent
+    /// for as long as its command runs (a build's `pip install`, the SDK's `run(timeout=600)`); every call has its own
+    /// deadline for the answer's head instead. `HTTPClient.shared` would cut such a call after 90 s without bytes.
+    static func configuration(tls: TLSConfiguration?, perHost: Int) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
                                                      timeout: .init(connect: .seconds(10)), decompression: .disabled)
-        configuration.connectionPool = .init(idleTimeout: .seconds(60))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: perHost)
         return configuration
     }
 
-    /// The client for agents reached over plain HTTP (`wrenn dev`'s local agent, tests): like `HTTPClient.shared`
-    /// it lives as long as the process and is never shut down.
-    public static let plainHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration())
+    /// The pools for agents reached over plain HTTP (`wrenn dev`'s local agent, tests).
+    public static let plainHTTP = Pools()
 
     /// The agent's WebSocket URL for `path` (`ws://` or `wss://` as the agent is reached).
     func webSocketURL(_ path: String) -> String {
@@ -106,6 +128,59 @@ public struct AgentClient: Sendable {
         try await call(.GET, "/v1/capsules/\(id)/metrics?range=\(range)", deadline: Self.shortDeadline, as: AgentMetrics.self)
     }
 
+    // MARK: Data plane
+
+    /// The deadline for the head of a data-plane answer (a foreground exec or a 1 GiB upload answers at its end).
+    static let dataDeadline: Duration = .seconds(2 * 3600)
+
+    /// One call to the capsule's envd (`path` below envd's root, query included), on the data pool. The answer is
+    /// returned as soon as its head arrives; its body streams. Unreachable agent: 503 `host_unavailable`.
+    func envd(_ method: HTTPMethod, capsule: String, _ path: String, contentType: String? = nil, body: HTTPClientRequest.Body? = nil,
+              deadline: Duration = AgentClient.dataDeadline) async throws -> HTTPClientResponse {
+        var upstream = request(method, "/v1/capsules/\(capsule)/envd\(path)")
+        if let contentType { upstream.headers.add(name: "Content-Type", value: contentType) }
+        if let body { upstream.body = body }
+        do {
+            return try await pools.data.execute(upstream, deadline: .now() + TimeAmount(deadline))
+        } catch {
+            throw ServiceError(.unavailable, "host_unavailable", "the capsule's host agent is unreachable")
+        }
+    }
+
+    /// Passes `request` on to `path` of the agent (the port proxy) through the edge's reverse proxy, on the data pool.
+    func forward(_ request: Request, to path: String, requestHeaders: HeaderPolicy, responseHeaders: HeaderPolicy, extraHeaders: HTTPFields,
+                 rewrite: (@Sendable (inout HTTPFields) -> Void)?, logger: Logger) async throws -> Response {
+        var headers = extraHeaders
+        headers[.authorization] = "Bearer \(token)"
+        let route = ReverseProxy.Route(url: baseURL + path, requestHeaders: requestHeaders, responseHeaders: responseHeaders,
+                                       extraHeaders: headers, rewrite: rewrite)
+        return try await ReverseProxy(client: pools.data, deadline: Self.dataDeadline).forward(request, route, logger: logger) { _ in
+            ServiceError(.unavailable, "host_unavailable", "the capsule's host agent is unreachable")
+        }
+    }
+
+    /// Relays a client's WebSocket to the agent's socket at `path` until either side ends (the agent's close code and
+    /// reason reach the client; an agent that cannot be reached is an error frame and close 4503).
+    func relay(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, path: String, logger: Logger,
+               onTraffic: @escaping @Sendable () async -> Void = {}) async {
+        await WebSocketRelay.run(inbound: inbound, outbound: outbound,
+                                 upstream: .init(url: webSocketURL(path), headers: webSocketHeaders, tls: tls, maxFrame: Self.maxFrame),
+                                 logger: logger, onTraffic: onTraffic) { error in
+            logger.debug("agent WebSocket failed", metadata: ["host": "\(hostID)", "path": "\(path)", "error": "\(error)"])
+            return ServiceError(.unavailable, "host_unavailable", "the capsule's host agent is unreachable")
+        }
+    }
+
+    /// Opens the agent's WebSocket at `path` for a caller of its own (a build's exec stream).
+    func connectWebSocket(_ path: String, logger: Logger,
+                          _ handler: @escaping WebSocketDataHandler<WebSocketClient.Context>) async throws -> WebSocketCloseFrame? {
+        try await WebSocketClient.connect(url: webSocketURL(path), configuration: .init(maxFrameSize: Self.maxFrame, additionalHeaders: webSocketHeaders),
+                                          tlsConfiguration: tls, logger: logger, handler: handler)
+    }
+
+    /// The largest WebSocket frame relayed.
+    static let maxFrame = 16 << 20
+
     // MARK: Plumbing
 
     func request(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
@@ -138,7 +213,7 @@ public struct AgentClient: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, timeout: deadline)
+            response = try await pools.lifecycle.execute(request, timeout: deadline)
         } catch {
             throw ServiceError(.unavailable, "host_unavailable", "host agent \(hostID) is unreachable: \(error)")
         }

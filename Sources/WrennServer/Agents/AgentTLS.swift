@@ -14,7 +14,8 @@ public struct AgentTLS: Sendable {
     public let authority: CertificateAuthority
     public let identity: TLSIdentity
     public let clientConfiguration: TLSConfiguration
-    public let http: HTTPClient
+    /// The lifecycle and data-plane connection pools that present the control plane's certificate.
+    public let pools: AgentClient.Pools
 
     /// Certificates issued to agents last this long; agents renew them at a refresh within the last 30 days.
     public static let agentCertificateValidity: TimeInterval = 90 * 86_400
@@ -36,11 +37,10 @@ public struct AgentTLS: Sendable {
         }
         guard let identity else { throw PKIError("no control plane identity") }
         let clientConfiguration = try identity.clientConfiguration()
-        let configuration = AgentClient.configuration(tls: clientConfiguration)
         return try cache.withLock { cache in
             if let cached = cache[directory] { return cached }
             let tls = AgentTLS(authority: authority, identity: identity, clientConfiguration: clientConfiguration,
-                               http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
+                               pools: AgentClient.Pools(tls: clientConfiguration))
             cache[directory] = tls
             return tls
         }

@@ -35,7 +35,7 @@ public struct HostDirectory: Sendable {
     func client(for host: HostRecord) -> AgentClient? {
         guard let tokens, let tls, let address = host.address, !address.isEmpty else { return nil }
         return AgentClient(hostID: host.id, baseURL: "https://" + address, token: tokens.agentToken(hostID: host.id),
-                           http: tls.http, tls: tls.clientConfiguration)
+                           pools: tls.pools, tls: tls.clientConfiguration)
     }
 
     /// The agent that should run a new capsule of `team` with `demand` (only `requiredHost` when set: the host holding

@@ -1,9 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import Prometheus
 import ServiceLifecycle
+import WrennHTTP
 
 /// Builds and runs the control plane: database, migrations, services, router, HTTP server, background jobs.
 public enum ControlPlane {
@@ -31,9 +34,13 @@ public enum ControlPlane {
     /// The router with every route and middleware of the control plane.
     public static func makeRouter(_ assembly: Assembly) -> Router<WrennRequestContext> {
         let router = Router(context: WrennRequestContext.self)
+        let proxy = PortProxy(services: assembly.services)
         router.add(middleware: RequestMetricsMiddleware(registry: assembly.registry))
+        // Every answer of the API origin (errors included) gets nosniff and a CSP that allows nothing; the port proxy's
+        // answers are the capsule app's own origin and are left alone.
+        router.add(middleware: SecurityHeadersMiddleware { (try? proxy.address(of: $0)) != nil })
         router.add(middleware: ErrorEnvelopeMiddleware())
-        router.add(middleware: PortProxyMiddleware(proxy: PortProxy(services: assembly.services)))
+        router.add(middleware: PortProxyMiddleware(proxy: proxy))
         router.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
         let services = assembly.services
         SystemRoutes(services: services, registry: assembly.registry).register(on: router)
@@ -58,8 +65,11 @@ public enum ControlPlane {
     /// The router consulted for WebSocket upgrades (the capsule streams); it shares the authentication middleware.
     static func makeWebSocketRouter(_ assembly: Assembly, httpRouter: Router<WrennRequestContext>) -> Router<WrennRequestContext> {
         let wsRouter = Router(context: WrennRequestContext.self)
+        // A refused upgrade is answered with this router's answer (status + envelope) before any upgrade.
+        wsRouter.add(middleware: ErrorEnvelopeMiddleware())
         wsRouter.add(middleware: PortProxyWebSocketMiddleware(proxy: PortProxy(services: assembly.services)))
         wsRouter.add(middleware: AuthenticationMiddleware(sessions: assembly.services.sessions, apiKeys: assembly.services.apiKeys))
+        wsRouter.add(middleware: OriginCheckMiddleware(config: assembly.services.config))
         CapsuleStreamRoutes(services: assembly.services).register(on: httpRouter, webSocketRouter: wsRouter)
         AdminCapsuleRoutes(services: assembly.services).registerStreams(on: httpRouter, webSocketRouter: wsRouter)
         AdminBuildRoutes(services: assembly.services).registerStream(on: httpRouter, webSocketRouter: wsRouter)
@@ -71,8 +81,14 @@ public enum ControlPlane {
                                        onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
         let router = makeRouter(assembly)
         let wsRouter = makeWebSocketRouter(assembly, httpRouter: router)
-        var app = Application(router: router, server: .http1KeepAliveWebSocket(
-            webSocketRouter: wsRouter, configuration: .init(ws: .init(autoPing: .enabled(timePeriod: assembly.services.config.webSocketPingInterval)))), configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+        let edge = assembly.services.config.edge
+        let server = HTTPServerBuilder.http1KeepAliveWebSocket(
+            webSocketRouter: wsRouter,
+            configuration: .init(http1: .init(idleTimeout: TimeAmount(edge.idleTimeout)),
+                                 ws: .init(maxFrameSize: 1 << 20,
+                                           autoPing: .enabled(timePeriod: assembly.services.config.webSocketPingInterval))),
+            firstRequestTimeout: edge.idleTimeout)
+        var app = Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor, assembly.services.channelDelivery, assembly.services.buildWorker,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger),
                                          StatsSampler(stats: assembly.services.stats, interval: assembly.services.config.statsSampleInterval, logger: logger),

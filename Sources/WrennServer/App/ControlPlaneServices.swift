@@ -24,6 +24,10 @@ public struct ControlPlaneServices: Sendable {
     public let channelDelivery: ChannelDeliveryService
     public let builds: BuildService
     public let buildWorker: BuildWorker
+    /// The gate of every data-plane use of a capsule (running check, per-team concurrency, audit).
+    public let dataPlane: DataPlaneService
+    /// Open `GET /v1/events/stream` connections per principal and overall.
+    let eventStreams: ConcurrencyLimiter
 
     public init(config: ServerConfig, database: Database, clock: any WallClock, mailer: Mailer, hosts: HostDirectory, logger: Logger) {
         self.config = config
@@ -48,6 +52,9 @@ public struct ControlPlaneServices: Sendable {
         self.events = events
         self.lifecycle = lifecycle
         self.capsules = capsules
+        self.dataPlane = DataPlaneService(capsules: capsules, audit: audit, database: database, settings: config.edge, logger: logger)
+        self.eventStreams = ConcurrencyLimiter(perKey: config.edge.eventStreamsPerPrincipal, overall: config.edge.eventStreamsTotal,
+                                               what: "event streams", retryAfter: config.edge.retryAfterSeconds)
         self.stats = StatsService(database: database, clock: clock, sampleInterval: config.statsSampleInterval)
         let sender = ChannelSender(timeout: config.channels.requestTimeout, allowPrivate: config.channels.allowPrivateReceivers)
         self.channels = ChannelService(database: database, clock: clock, audit: audit, settings: config.channels, sender: sender, logger: logger)

@@ -36,6 +36,8 @@ public struct ServerConfig: Sendable {
     public var proxyDomain: String? = nil
     /// Notification channels: encryption key for their configs, Telegram API base, delivery timing.
     public var channels: ChannelSettings
+    /// The HTTP edge's rules and limits (allowed origins, per-team concurrency, upload spool, idle timeout).
+    public var edge = EdgeSettings()
 
     /// SMTP delivery settings; nil means "no SMTP: write mails to the outbox table and log the link".
     public struct SMTPSettings: Sendable {
@@ -146,6 +148,7 @@ public struct ServerConfig: Sendable {
                             smtp: smtp, github: github, bcryptCost: cost, agent: agent, logLevel: value("LOG_LEVEL") ?? "info",
                             channels: channels)
         config.proxyDomain = value("WRENN_PROXY_DOMAIN")
+        config.edge = try EdgeSettings.fromEnvironment(env)
         if let v = value("WRENN_STATS_SAMPLE_SECONDS") {
             guard let seconds = Double(v), (0.05...3600).contains(seconds) else {
                 throw ConfigError("WRENN_STATS_SAMPLE_SECONDS must be a number of seconds, 0.05…3600")

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import WrennHTTP
 import WrennWire
 
 /// Decoding JSON request bodies into wire types, with 400s that name the offending field.
@@ -52,13 +53,5 @@ extension Request {
     }
 }
 
-/// Encoding responses.
-enum JSONResponse {
-    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try WireCoding.makeEncoder().encode(value)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static func noContent() -> Response { Response(status: .noContent) }
-}
+/// JSON answers: the edge's one helper.
+typealias JSONResponse = WrennHTTP.JSONResponse

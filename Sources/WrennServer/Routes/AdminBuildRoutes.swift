@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
+import WrennProxy
 import WrennWire
 
 /// `/v1/admin/builds…`: template builds (platform admins, session only; anyone else 403, no session 401).
@@ -32,46 +33,41 @@ struct AdminBuildRoutes {
     }
 
     /// `GET /v1/admin/builds/{id}/stream`: the frames so far, then the live tail; closes after the final
-    /// `build-status`. Refusals are one error frame and close 4000 + status (4401, 4403, 4404), as for capsule streams.
+    /// `build-status`. Refusals are answered before the upgrade with the status and error envelope (401, 403 — also
+    /// for a session whose `Origin` is not allowed — and 404), as for capsule streams.
     func registerStream(on router: Router<WrennRequestContext>, webSocketRouter: Router<WrennRequestContext>) {
         let path = RouterPath("v1/admin/builds/:id/stream")
-        webSocketRouter.ws(path, onUpgrade: { inbound, outbound, wsContext in
-            let context = wsContext.requestContext
-            let console: (history: [BuildConsoleFrame], live: AsyncStream<BuildConsoleFrame>?)
-            do {
-                console = try await services.builds.console(try context.requireSession(wsContext.request),
-                                                            id: try context.parameters.require("id"))
-            } catch {
-                await CapsuleStreamRoutes.refuse(outbound, error)
-                return
-            }
-            // A finished build's whole console is ready at once: written together with the 101, swift-websocket's
-            // client (our own tests and hops use it) can lose what arrives in the same read as the upgrade answer,
-            // and then waits forever for a close it never saw. envd's process attach waits the same 30 ms.
-            try? await Task.sleep(for: CapsuleStreamRoutes.firstFrameDelay)
-            // The console takes no input, but its inbound side must still be read: the server's automatic pings
-            // are answered by pongs that are only seen there, and without them it closes the socket after one ping
-            // period — a step silent for a minute (a pip install) ended the console. The first side to end ends both.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for try await _ in inbound.messages(maxSize: 1 << 16) {}
-                }
-                group.addTask {
-                    let encoder = WireCoding.makeEncoder()
-                    for frame in console.history {
-                        try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+        webSocketRouter.get(path) { request, context -> Response in
+            let console = try await services.builds.console(try context.requireSession(request), id: try context.parameters.require("id"))
+            return try await WebSocketUpgradeMiddleware<WrennRequestContext>(onUpgrade: { inbound, outbound, _ in
+                // A finished build's whole console is ready at once: written together with the 101, swift-websocket's
+                // client (our own tests and hops use it) can lose what arrives in the same read as the upgrade answer,
+                // and then waits forever for a close it never saw. envd's process attach waits the same 30 ms.
+                try? await Task.sleep(for: WebSocketRelay.firstFrameDelay)
+                // The console takes no input, but its inbound side must still be read: the server's automatic pings
+                // are answered by pongs that are only seen there, and without them it closes the socket after one ping
+                // period — a step silent for a minute (a pip install) ended the console. The first side to end ends both.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await _ in inbound.messages(maxSize: 1 << 16) {}
                     }
-                    if let live = console.live {
-                        for await frame in live {
+                    group.addTask {
+                        let encoder = WireCoding.makeEncoder()
+                        for frame in console.history {
                             try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
                         }
+                        if let live = console.live {
+                            for await frame in live {
+                                try await outbound.write(.text(String(decoding: try encoder.encode(frame), as: UTF8.self)))
+                            }
+                        }
                     }
+                    try await group.next()
+                    group.cancelAll()
                 }
-                try await group.next()
-                group.cancelAll()
-            }
-            try? await outbound.close(.normalClosure, reason: nil)
-        })
+                try? await outbound.close(.normalClosure, reason: nil)
+            }).handle(request, context: context) { _, _ in Response(status: .ok) }
+        }
         router.get(path) { request, context -> Response in
             _ = try await services.builds.console(try context.requireSession(request), id: try context.parameters.require("id"))
             throw ServiceError.invalid("this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)")

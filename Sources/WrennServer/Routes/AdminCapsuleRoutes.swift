@@ -6,7 +6,8 @@ import WrennWire
 /// across teams and runs the team operation as the admin acting for the capsule's team (`AdminService.acting`); the
 /// data plane (exec, processes, files, streams) is the team routes themselves, mounted under the admin prefix with an
 /// admin `CapsuleScope`. Differences from the team API are the contract's: create and snapshot answer 201, destroy 204,
-/// and an admin snapshot replaces a template of the same name.
+/// and an admin snapshot replaces a template of the same name. Every admin access into a capsule — reads included —
+/// leaves an entry in the capsule team's audit log (`metadata.via = "admin"`).
 struct AdminCapsuleRoutes {
     let services: ControlPlaneServices
 
@@ -33,7 +34,9 @@ struct AdminCapsuleRoutes {
         let capsule = router.group(RouterPath(scope.prefix))
         capsule.get { request, context in
             let (principal, id) = try await acting(request, context)
-            return try JSONResponse.make(try await services.capsules.get(principal, id: id))
+            let found = try await services.capsules.get(principal, id: id)
+            await services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: id, action: "admin.view")
+            return try JSONResponse.make(found)
         }
         capsule.delete { request, context in
             let (principal, id) = try await acting(request, context)
@@ -48,7 +51,9 @@ struct AdminCapsuleRoutes {
         }
         capsule.get("metrics") { request, context in
             let (principal, id) = try await acting(request, context)
-            return try JSONResponse.make(try await services.capsules.metrics(principal, id: id, range: request.uri.queryParameters.get("range")))
+            let metrics = try await services.capsules.metrics(principal, id: id, range: request.uri.queryParameters.get("range"))
+            await services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: id, action: "admin.metrics")
+            return try JSONResponse.make(metrics)
         }
         CapsuleDataRoutes(services: services, scope: scope).register(on: router)
         FileUploadRoutes(services: services, scope: scope).register(on: router)

@@ -57,8 +57,9 @@ struct AdminRoutes {
                                                                             limit: query.limit))
         }
         admin.get("events/stream") { request, context -> Response in
-            try services.admin.requireAdmin(try context.requireSession(request))
-            return try await EventRoutes(services: services).stream(request, team: nil)
+            let principal = try context.requireSession(request)
+            try services.admin.requireAdmin(principal)
+            return try await EventRoutes(services: services).stream(request, team: nil, caller: principal)
         }
     }
 }

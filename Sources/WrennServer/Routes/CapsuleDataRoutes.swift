@@ -6,59 +6,89 @@ import NIOCore
 import NIOHTTP1
 import WrennWire
 
-/// The capsule data plane over HTTP: exec, processes, files. Each call is authorized here, then its body streams
-/// unchanged to the capsule's envd through its host agent (`/v1/capsules/{id}/envd/…`), and the answer streams back:
-/// the control plane never holds a whole request or file in memory.
+/// The capsule data plane over HTTP: exec, processes, files. Each call passes the data-plane gate (authorization,
+/// running check, the team's concurrency share, one audit entry), its body streams unchanged to the capsule's envd
+/// through the agent (`AgentClient.envd`), and the answer is the control plane's own (`EnvdAnswer`): JSON it has
+/// checked, file bytes as an attachment, errors as the envelope — never a header or content type of the guest's.
 struct CapsuleDataRoutes {
     let services: ControlPlaneServices
     var scope: CapsuleScope = .team
-    /// Upper bound for one proxied call (a long foreground exec or a large file).
-    static let deadline: TimeAmount = .hours(2)
+
+    enum Answer { case json(limit: Int), noContent, file }
 
     func register(on router: Router<WrennRequestContext>) {
         let c = router.group(RouterPath(scope.prefix))
-        c.post("exec") { request, context in try await proxy(request, context, to: "/exec", activity: true) }
-        c.get("processes") { request, context in try await proxy(request, context, to: "/processes", activity: true) }
-        c.delete("processes/:selector") { request, context in
-            let selector = try context.parameters.require("selector")
-            guard let escaped = selector.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_.")))
-            else { throw ServiceError.invalid("invalid process selector") }
-            return try await proxy(request, context, to: "/processes/\(escaped)", activity: true)
+        c.post("exec") { request, context in
+            try await call(request, context, "/exec", action: "exec", answer: .json(limit: EnvdAnswer.execLimit))
         }
-        c.post("files/read") { request, context in try await proxy(request, context, to: "/files/read", activity: false) }
-        c.post("files/stream/read") { request, context in try await proxy(request, context, to: "/files/read", activity: false) }
-        c.post("files/list") { request, context in try await proxy(request, context, to: "/files/list", activity: false) }
-        c.post("files/mkdir") { request, context in try await proxy(request, context, to: "/files/mkdir", activity: false) }
-        c.post("files/remove") { request, context in try await proxy(request, context, to: "/files/remove", activity: false) }
+        c.get("processes") { request, context in
+            try await call(request, context, "/processes", action: "processes.list", answer: .json(limit: EnvdAnswer.smallLimit))
+        }
+        c.delete("processes/:selector") { request, context in
+            let selector = try Self.selector(context)
+            return try await call(request, context, "/processes/\(Self.encode(selector))", action: "process.kill", answer: .noContent,
+                                  metadata: ["selector": selector])
+        }
+        c.post("files/read") { request, context in try await call(request, context, "/files/read", action: "files.read", answer: .file) }
+        c.post("files/stream/read") { request, context in try await call(request, context, "/files/read", action: "files.read", answer: .file) }
+        c.post("files/list") { request, context in
+            try await call(request, context, "/files/list", action: "files.list", answer: .json(limit: EnvdAnswer.listLimit))
+        }
+        c.post("files/mkdir") { request, context in
+            try await call(request, context, "/files/mkdir", action: "files.mkdir", answer: .json(limit: EnvdAnswer.smallLimit))
+        }
+        c.post("files/remove") { request, context in
+            try await call(request, context, "/files/remove", action: "files.remove", answer: .noContent)
+        }
     }
 
-    /// Forwards `request` to envd's `envdPath` (keeping the query string) and streams the answer back.
-    func proxy(_ request: Request, _ context: WrennRequestContext, to envdPath: String, activity: Bool,
-               body overrideBody: HTTPClientRequest.Body? = nil, query overrideQuery: String? = nil) async throws -> Response {
+    /// Passes `request` (query and body) to envd's `envdPath` and answers as `answer` says.
+    func call(_ request: Request, _ context: WrennRequestContext, _ envdPath: String, action: String, answer: Answer,
+              metadata: [String: String] = [:]) async throws -> Response {
         let principal = try await scope.caller(request, context)
         let id = try context.parameters.require("id")
-        let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
-        if activity { await services.capsules.touch(id) }
-        let query = overrideQuery ?? request.uri.query
-        var upstream = agent.request(HTTPMethod(rawValue: request.method.rawValue),
-                                     "/v1/capsules/\(id)/envd\(envdPath)" + (query.map { "?\($0)" } ?? ""))
-        if let type = request.headers[.contentType] { upstream.headers.add(name: "Content-Type", value: type) }
-        if let body = overrideBody {
-            upstream.body = body
-        } else if request.method != .get && request.method != .head {
-            let length = request.headers[.contentLength].flatMap(Int.init)
-            upstream.body = .stream(request.body, length: length.map { .known(Int64($0)) } ?? .unknown)
-        }
-        let response: HTTPClientResponse
+        let (agent, permit) = try await services.dataPlane.begin(principal, capsule: id, action: action, metadata: metadata)
         do {
-            response = try await agent.http.execute(upstream, timeout: Self.deadline)
+            await services.capsules.touch(id)
+            var body: HTTPClientRequest.Body?
+            if request.method != .get && request.method != .head && request.method != .delete {
+                let length = request.headers[.contentLength].flatMap(Int64.init)
+                body = .stream(request.body, length: length.map { .known($0) } ?? .unknown)
+            }
+            let response = try await agent.envd(HTTPMethod(rawValue: request.method.rawValue), capsule: id,
+                                                envdPath + (request.uri.query.map { "?\($0)" } ?? ""),
+                                                contentType: request.headers[.contentType], body: body)
+            let timeout = services.config.edge.answerBodyTimeout
+            switch answer {
+            case .json(let limit):
+                defer { permit.release() }
+                return try await EnvdAnswer.json(response, limit: limit, timeout: timeout)
+            case .noContent:
+                defer { permit.release() }
+                return try await EnvdAnswer.noContent(response, timeout: timeout)
+            case .file:
+                // A download holds the team's place until its last byte.
+                return try await EnvdAnswer.file(response, holding: permit, timeout: timeout)
+            }
         } catch {
-            throw ServiceError(.unavailable, "host_unavailable", "the capsule's host agent is unreachable")
+            permit.release()
+            throw error
         }
-        var headers = HTTPFields()
-        for name in ["Content-Type", "Content-Length", "Content-Disposition"] {
-            if let value = response.headers.first(name: name), let field = HTTPField.Name(name) { headers[field] = value }
-        }
-        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: ResponseBody(asyncSequence: response.body))
     }
+
+    /// The `{selector}` path parameter as the caller meant it (percent-decoded): a pid or a tag.
+    static func selector(_ context: WrennRequestContext) throws -> String {
+        let raw = try context.parameters.require("selector")
+        guard let decoded = raw.removingPercentEncoding, !decoded.isEmpty, decoded.utf8.count <= 256 else {
+            throw ServiceError.invalid("invalid process selector")
+        }
+        return decoded
+    }
+
+    /// `selector` as one path segment for envd (every byte but RFC 3986's unreserved ones percent-encoded; envd decodes it).
+    static func encode(_ selector: String) -> String {
+        selector.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

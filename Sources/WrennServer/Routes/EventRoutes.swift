@@ -19,12 +19,15 @@ struct EventRoutes {
     func register(on router: Router<WrennRequestContext>) {
         router.get("v1/events/stream") { request, context -> Response in
             let principal = try context.requireCaller(request)
-            return try await stream(request, team: try principal.requireTeam())
+            return try await stream(request, team: try principal.requireTeam(), caller: principal)
         }
     }
 
-    /// The SSE response of `team`'s events, or of every team's when `team` is nil (the admin stream).
-    func stream(_ request: Request, team: String?) async throws -> Response {
+    /// The SSE response of `team`'s events, or of every team's when `team` is nil (the admin stream). Each caller (API
+    /// key or user) may hold `EdgeSettings.eventStreamsPerPrincipal` streams, the server `eventStreamsTotal`; beyond,
+    /// 429 + `Retry-After`.
+    func stream(_ request: Request, team: String?, caller: Principal) async throws -> Response {
+        let permit = try services.eventStreams.acquire(Self.key(caller))
         let events = services.events
         let start: Int64
         if let last = request.headers[.lastEventID].flatMap({ Int64($0) }), last >= 0 {
@@ -34,6 +37,7 @@ struct EventRoutes {
         }
         let poll = pollInterval, keepalive = keepalive
         let body = ResponseBody { writer in
+            defer { permit.release() }
             let connected = SSEEvent(event: "connected", timestamp: services.clock.now())
             try await writer.write(Self.frame(id: nil, kind: "connected", json: try WireCoding.makeEncoder().encode(connected)))
             var cursor = start
@@ -55,6 +59,14 @@ struct EventRoutes {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// Whose share an event stream counts against.
+    static func key(_ principal: Principal) -> String {
+        switch principal.credential {
+        case .apiKey(let id, _): "key:\(id)"
+        case .session(let id, _): "user:\(principal.userID ?? id)"
+        }
     }
 
     static func frame(id: Int64?, kind: String, json: Data) -> ByteBuffer {

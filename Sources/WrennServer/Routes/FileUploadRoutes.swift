@@ -9,8 +9,9 @@ import WrennWire
 
 /// `files/write` and `files/stream/write`: the public multipart upload (`path` + `file` parts) becomes envd's raw
 /// streamed write (`POST /files/write?path=…`). The file part flows through a back-pressured channel straight to the
-/// agent; if a client sends `file` before `path`, the bytes are spooled to a temporary file on disk, never to memory.
-/// The non-streaming endpoint caps the file at `uploadLimit` (413 with the limit in the message).
+/// agent; if a client sends `file` before `path`, the bytes are spooled to a temporary file on disk, never to memory,
+/// and at most `EdgeSettings.uploadSpoolLimit` of them (413: send `path` first for larger files). The non-streaming
+/// endpoint caps the file at `uploadLimit` (413 with the limit in the message).
 struct FileUploadRoutes {
     let services: ControlPlaneServices
     var scope: CapsuleScope = .team
@@ -26,7 +27,9 @@ struct FileUploadRoutes {
     func upload(_ request: Request, _ context: WrennRequestContext, limit: Int64?) async throws -> Response {
         let principal = try await scope.caller(request, context)
         let id = try context.parameters.require("id")
-        let (_, agent) = try await services.capsules.requireRunning(principal, id: id)
+        let (agent, permit) = try await services.dataPlane.begin(principal, capsule: id, action: "files.write")
+        defer { permit.release() }
+        let spoolLimit = services.config.edge.uploadSpoolLimit
         guard let contentType = request.headers[.contentType] else { throw ServiceError.invalid("a multipart/form-data body is required") }
         if let limit, let length = request.headers[.contentLength].flatMap(Int64.init), length > limit + 64 * 1024 {
             throw Self.tooLarge(limit)
@@ -59,7 +62,12 @@ struct FileUploadRoutes {
                         } else if current == "file" {
                             fileBytes += Int64(bytes.readableBytes)
                             if let limit, fileBytes > limit { throw Self.tooLarge(limit) }
-                            if let uploader { try await uploader.send(bytes) } else { try spool?.write(bytes) }
+                            if let uploader {
+                                try await uploader.send(bytes)
+                            } else {
+                                if fileBytes > spoolLimit { throw Self.spoolTooLarge(spoolLimit) }
+                                try spool?.write(bytes)
+                            }
                         }
                     case .partEnd:
                         if current == "path" { path = String(decoding: pathBytes, as: UTF8.self) }
@@ -86,6 +94,11 @@ struct FileUploadRoutes {
         return try await late.finish()
     }
 
+    static func spoolTooLarge(_ limit: Int64) -> ServiceError {
+        ServiceError(.tooLarge, "too_large",
+                     "a file part sent before the path part may be at most \(limit) bytes; send the path part first for larger files")
+    }
+
     static func tooLarge(_ limit: Int64) -> ServiceError {
         ServiceError(.tooLarge, "too_large",
                      "file exceeds the \(limit / (1024 * 1024)) MiB limit of files/write; use files/stream/write for larger files")
@@ -99,12 +112,10 @@ struct FileUploadRoutes {
             guard let escaped = path.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+#")))
             else { throw ServiceError.invalid("path: not encodable") }
             let channel = AsyncThrowingChannel<ByteBuffer, any Error>()
-            var upstream = agent.request(.POST, "/v1/capsules/\(capsuleID)/envd/files/write?path=\(escaped)")
-            upstream.headers.add(name: "Content-Type", value: "application/octet-stream")
-            upstream.body = .stream(channel, length: .unknown)
             let task = Task<Response, any Error> {
-                let response = try await agent.http.execute(upstream, timeout: CapsuleDataRoutes.deadline)
-                let body = try await response.body.collect(upTo: 1 << 20)
+                let response = try await agent.envd(.POST, capsule: capsuleID, "/files/write?path=\(escaped)",
+                                                    contentType: "application/octet-stream", body: .stream(channel, length: .unknown))
+                let body = try await EnvdAnswer.collect(response.body, limit: 1 << 20, timeout: .seconds(120))
                 guard (200..<300).contains(response.status.code) else {
                     throw AgentClient.mapError(status: response.status.code, body: Data(buffer: body), path: "files/write")
                 }

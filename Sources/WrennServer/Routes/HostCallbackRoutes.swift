@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import WrennHTTP
 import WrennWire
 
 /// `POST /v1/hosts/sandbox-events`: a host agent reports what it did on its own (TTL auto-pause, crash, stop).
@@ -40,7 +41,7 @@ struct HostCallbackRoutes {
                 hostID = try await services.hostService.authenticate(jwt).id
             } else {
                 guard let agent = services.config.agent else { throw ServiceError.unauthorized("invalid or missing host token") }
-                let presented = request.headers[.authorization].map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : "" }
+                let presented = request.headers[.authorization].map { BearerToken.parse($0).map(String.init) ?? "" }
                     ?? request.headers[.xHostToken] ?? ""
                 guard !presented.isEmpty, Secrets.constantTimeEquals(presented, agent.token) else {
                     throw ServiceError.unauthorized("invalid host credential")

@@ -3,8 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Logging
 import NIOCore
-import NIOHTTP1
+import WrennHTTP
 import WrennWire
 
 /// The capsule port proxy: HTTP and WebSocket traffic for `{port}-{capsule_id}.{domain}` (see ``PortProxyAddress``)
@@ -16,9 +17,11 @@ import WrennWire
 /// not running 409, port outside 1…65535 400 — all as the error envelope. Every proxied request and WebSocket
 /// counts as activity (`last_active_at`; the agent's idle timer sees the traffic itself).
 ///
-/// Headers to the capsule: hop-by-hop ones, `Host`, `X-API-Key` and the proxy cookie are dropped; the caller's
-/// `Authorization` travels as `X-Wrenn-Forwarded-Authorization` (the agent's bearer token needs the header) and
-/// the agent restores it; `X-Forwarded-Host` carries the public host.
+/// Headers by list (``HeaderPolicy/guestRequest``, ``HeaderPolicy/guestResponse``): no platform credential
+/// (`X-API-Key`, the proxy and session cookies) reaches the capsule; the caller's `Authorization` travels as
+/// `X-Wrenn-Forwarded-Authorization` (the agent's bearer token needs the header) and the agent restores it;
+/// `X-Forwarded-Host` carries the public host. The app's `Set-Cookie`s reach the browser host-only and never under
+/// the platform's cookie names (``SetCookieGuard``): a capsule app cannot set a cookie for the API's domain.
 struct PortProxy: Sendable {
     let services: ControlPlaneServices
     let domain: String?
@@ -30,10 +33,8 @@ struct PortProxy: Sendable {
         self.cookie = PortProxyCookie(secret: services.config.secret)
     }
 
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade",
-    ]
+    /// Cookie names of the platform: never sent to a capsule app, never set by one.
+    static let platformCookies: Set<String> = [PortProxyCookie.name, SessionCookies.sid, SessionCookies.csrf]
 
     /// The proxy target of `request`, nil when the request is for the API itself; 400 for a port out of range.
     func address(of request: Request) throws -> PortProxyAddress? {
@@ -45,7 +46,7 @@ struct PortProxy: Sendable {
     }
 
     /// The caller, the capsule's agent, and — when the key came in the query — the cookie to set instead.
-    func authorize(_ request: Request, _ address: PortProxyAddress) async throws -> (agent: AgentClient, setCookie: String?) {
+    func authorize(_ request: Request, _ address: PortProxyAddress) async throws -> (agent: AgentClient, setCookie: String?, principal: Principal) {
         let principal: Principal
         var setCookie: String?
         if let key = request.headers[.xAPIKey] {
@@ -65,7 +66,7 @@ struct PortProxy: Sendable {
             throw ServiceError.unauthorized("authentication required: send X-API-Key (or open the URL once with ?\(PortProxyCookie.queryParameter)=)")
         }
         let (_, agent) = try await services.capsules.requireRunning(principal, id: address.capsuleID)
-        return (agent, setCookie)
+        return (agent, setCookie, principal)
     }
 
     /// The agent path for the request target (path and query as received).
@@ -82,58 +83,36 @@ struct PortProxy: Sendable {
         return items.isEmpty ? path : path + "?" + items.joined(separator: "&")
     }
 
-    /// The `Cookie` header minus the proxy cookie (nil when nothing is left).
+    /// The `Cookie` header minus the platform's cookies (nil when nothing is left).
     static func strippingProxyCookie(_ header: String) -> String? {
         let kept = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix(PortProxyCookie.name + "=") }
+            .filter { cookie in !cookie.isEmpty && !platformCookies.contains { cookie.hasPrefix($0 + "=") } }
         return kept.isEmpty ? nil : kept.joined(separator: "; ")
     }
 
     /// Forwards one HTTP request and streams the answer back.
-    func forward(_ request: Request, _ address: PortProxyAddress, agent: AgentClient) async throws -> Response {
+    func forward(_ request: Request, _ address: PortProxyAddress, agent: AgentClient, logger: Logger) async throws -> Response {
         // A key in the query never reaches the capsule's app.
         let target = Self.withoutKey(request.head.path ?? "/")
-        var upstream = agent.request(HTTPMethod(rawValue: request.method.rawValue), Self.agentPath(address, target: target))
-        let connection = Set(request.headers[values: .connection].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
-        let dropped = Self.hopByHop.union(connection).union(["host", "x-api-key", "authorization", "cookie", "content-length",
-                                                             GuestHeaders.forwardedAuthorization])
-        for field in request.headers where !dropped.contains(field.name.canonicalName) {
-            upstream.headers.add(name: field.name.rawName, value: field.value)
-        }
-        if let authorization = request.headers[.authorization] {
-            upstream.headers.add(name: GuestHeaders.forwardedAuthorization, value: authorization)
-        }
+        var extra = HTTPFields()
+        if let authorization = request.headers[.authorization] { extra[GuestHeaders.forwardedAuthorizationName] = authorization }
         for header in request.headers[values: .cookie] {
-            if let kept = Self.strippingProxyCookie(header) { upstream.headers.add(name: "Cookie", value: kept) }
+            if let kept = Self.strippingProxyCookie(header) { extra.append(HTTPField(name: .cookie, value: kept)) }
         }
-        if let host = request.head.authority { upstream.headers.add(name: "X-Forwarded-Host", value: host) }
-        if let length = request.headers[.contentLength].flatMap(Int64.init) {
-            if length > 0 { upstream.body = .stream(request.body, length: .known(length)) }
-        } else if request.headers[.transferEncoding] != nil {
-            upstream.body = .stream(request.body, length: .unknown)
-        }
-        let response: HTTPClientResponse
-        do {
-            response = try await agent.http.execute(upstream, timeout: CapsuleDataRoutes.deadline)
-        } catch {
-            throw ServiceError(.unavailable, "host_unavailable", "the capsule's host agent is unreachable")
-        }
-        var headers = HTTPFields()
-        let droppedBack = Self.hopByHop.union(Set(response.headers["connection"].flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }))
-        for (name, value) in response.headers where !droppedBack.contains(name.lowercased()) {
-            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
-        }
-        let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
-        if request.method == .head { return Response(status: status, headers: headers, body: ResponseBody()) }
-        return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: response.body))
+        if let host = request.head.authority { extra[GuestHeaders.forwardedHost] = host }
+        var policy = HeaderPolicy.guestRequest
+        policy.denied.insert("cookie")
+        let reserved = Set(Self.platformCookies.map { $0.lowercased() })
+        return try await agent.forward(request, to: Self.agentPath(address, target: target), requestHeaders: policy,
+                                       responseHeaders: .guestResponse, extraHeaders: extra,
+                                       rewrite: { SetCookieGuard.apply(to: &$0, reservedNames: reserved) }, logger: logger)
     }
 }
 
 /// Header names shared with the agent's port proxy.
 enum GuestHeaders {
-    static let forwardedAuthorization = "x-wrenn-forwarded-authorization"
+    static let forwardedAuthorizationName = HTTPField.Name("X-Wrenn-Forwarded-Authorization")!
+    static let forwardedHost = HTTPField.Name("X-Forwarded-Host")!
 }
 
 /// Sends requests whose `Host` names a capsule port to ``PortProxy``; everything else goes on to the API routes.
@@ -144,44 +123,43 @@ struct PortProxyMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let address = try proxy.address(of: request) else { return try await next(request, context) }
-        let (agent, setCookie) = try await proxy.authorize(request, address)
+        let (agent, setCookie, principal) = try await proxy.authorize(request, address)
         await proxy.services.capsules.touch(address.capsuleID)
         if let setCookie, request.method == .get || request.method == .head {
+            // A browser's proxy session starts here: one audit entry for it (not one per request it makes).
+            await proxy.services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: address.capsuleID,
+                                                  action: "port_proxy.session", metadata: ["port": "\(address.port)"])
             var response = Response(status: .seeOther, headers: [.location: PortProxy.withoutKey(request.head.path ?? "/")])
             response.setCookie(Cookie(name: PortProxyCookie.name, value: setCookie, maxAge: Int(PortProxyCookie.lifetime), path: "/",
                                       secure: proxy.services.config.secureCookies, httpOnly: true, sameSite: .lax))
             return response
         }
-        return try await proxy.forward(request, address, agent: agent)
+        return try await proxy.forward(request, address, agent: agent, logger: context.logger)
     }
 }
 
-/// The WebSocket half, on the upgrade router: an upgrade to a capsule-port host is accepted and piped to the agent's
-/// `/v1/capsules/{id}/ports/{port}/…` socket message by message. As with the capsule streams, a refused upgrade could
-/// only be a bare 400, so refusals (bad credential, capsule not running, bad port, …) are reported inside the socket:
-/// one `{"type":"error",…}` frame, then close code 4000 + the HTTP status (4401, 4404, 4409, 4400).
+/// The WebSocket half, on the upgrade router: an upgrade to a capsule-port host is authorized first — a refusal (bad
+/// credential 401, unknown capsule 404, not running 409, bad port 400, the team's stream limit 429) is the HTTP
+/// answer with the error envelope, before any upgrade — then accepted and relayed to the agent's
+/// `/v1/capsules/{id}/ports/{port}/…` socket frame by frame. One audit entry per socket.
 /// Subprotocol negotiation (`Sec-WebSocket-Protocol`) is not forwarded.
 struct PortProxyWebSocketMiddleware: RouterMiddleware {
     typealias Context = WrennRequestContext
     let proxy: PortProxy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let target: (address: PortProxyAddress, agent: AgentClient)
-        do {
-            guard let address = try proxy.address(of: request) else { return try await next(request, context) }
-            target = (address, try await proxy.authorize(request, address).agent)
-        } catch {
-            return try await WebSocketUpgradeMiddleware<Context>(onUpgrade: { _, outbound, _ in
-                await CapsuleStreamRoutes.refuse(outbound, error)
-            }).handle(request, context: context, next: next)
-        }
-        let path = PortProxy.agentPath(target.address, target: PortProxy.withoutKey(request.head.path ?? "/"))
+        guard let address = try proxy.address(of: request) else { return try await next(request, context) }
+        let (agent, _, principal) = try await proxy.authorize(request, address)
+        let permit = try proxy.services.dataPlane.streams.acquire(principal.teamID ?? "")
+        let path = PortProxy.agentPath(address, target: PortProxy.withoutKey(request.head.path ?? "/"))
         let services = proxy.services
         return try await WebSocketUpgradeMiddleware<Context>(onUpgrade: { inbound, outbound, wsContext in
-            await services.capsules.touch(target.address.capsuleID)
-            try await CapsuleStreamRoutes.pipe(inbound: inbound, outbound: outbound, agent: target.agent, path: path,
-                                               logger: wsContext.logger)
-            await services.capsules.touch(target.address.capsuleID)
+            defer { permit.release() }
+            await services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: address.capsuleID,
+                                            action: "port_proxy.websocket", metadata: ["port": "\(address.port)"])
+            await services.capsules.touch(address.capsuleID)
+            await agent.relay(inbound: inbound, outbound: outbound, path: path, logger: wsContext.logger)
+            await services.capsules.touch(address.capsuleID)
         }).handle(request, context: context, next: next)
     }
 }

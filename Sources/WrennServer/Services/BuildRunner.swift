@@ -279,9 +279,7 @@ struct BuildRunner: Sendable {
         let first = String(decoding: try WireCoding.makeEncoder().encode(start), as: UTF8.self)
         let result = Mutex(StreamedOutcome())
         do {
-            try await WebSocketClient.connect(url: agent.webSocketURL("/v1/capsules/\(capsule)/envd/exec/stream"),
-                                              configuration: .init(maxFrameSize: Self.maxFrame, additionalHeaders: agent.webSocketHeaders),
-                                              tlsConfiguration: agent.tls, logger: logger) { inbound, outbound, _ in
+            try await agent.connectWebSocket("/v1/capsules/\(capsule)/envd/exec/stream", logger: logger) { inbound, outbound, _ in
                 try await outbound.write(.text(first))
                 let decoder = WireCoding.makeDecoder()
                 for try await message in inbound.messages(maxSize: Self.maxFrame) {
@@ -343,13 +341,11 @@ struct BuildRunner: Sendable {
     }
 
     /// One exec call to the capsule's envd through its agent: the HTTP status and body.
-    func exec(_ request: ExecRequest, agent: AgentClient, capsule: String, deadline: TimeAmount) async throws -> (Int, Data) {
-        var upstream = agent.request(.POST, "/v1/capsules/\(capsule)/envd/exec")
-        upstream.headers.add(name: "Content-Type", value: "application/json")
-        upstream.body = .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(request)))
+    func exec(_ request: ExecRequest, agent: AgentClient, capsule: String, deadline: Duration) async throws -> (Int, Data) {
         let response: HTTPClientResponse
         do {
-            response = try await agent.http.execute(upstream, timeout: deadline)
+            response = try await agent.envd(.POST, capsule: capsule, "/exec", contentType: "application/json",
+                                            body: .bytes(ByteBuffer(data: try WireCoding.makeEncoder().encode(request))), deadline: deadline)
         } catch {
             throw Failure(message: "the build capsule's host agent is unreachable: \(error)")
         }
@@ -361,10 +357,9 @@ struct BuildRunner: Sendable {
     func upload(_ file: URL, to path: String, agent: AgentClient, capsule: String) async throws {
         guard let escaped = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "/-_.")))
         else { throw Failure(message: "bad archive path") }
-        var upstream = agent.request(.POST, "/v1/capsules/\(capsule)/envd/files/write?path=\(escaped)")
-        upstream.headers.add(name: "Content-Type", value: "application/octet-stream")
-        upstream.body = .stream(try FileChunks.stream(file), length: .known(FileChunks.size(file)))
-        let response = try await agent.http.execute(upstream, timeout: .minutes(10))
+        let response = try await agent.envd(.POST, capsule: capsule, "/files/write?path=\(escaped)", contentType: "application/octet-stream",
+                                            body: .stream(try FileChunks.stream(file), length: .known(FileChunks.size(file))),
+                                            deadline: .seconds(600))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(response.status.code) else {
             throw Failure(message: "uploading the archive failed: \(Self.errorText(Data(buffer: body)))")

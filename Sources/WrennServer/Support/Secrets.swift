@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import WrennHTTP
 
 /// Random tokens, hashes and constant-time comparison for every secret the control plane handles.
 enum Secrets {
@@ -19,17 +20,9 @@ enum Secrets {
         hex(Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key)))
     }
 
-    /// Compares two strings in time independent of where they differ.
+    /// Compares two strings in time independent of where they differ (two empty strings are equal).
     static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var diff = UInt8(x.count == y.count ? 0 : 1)
-        let n = max(x.count, y.count)
-        for i in 0..<n {
-            let l = i < x.count ? x[i] : 0
-            let r = i < y.count ? y[i] : 0
-            diff |= l ^ r
-        }
-        return diff == 0
+        ConstantTime.equal(Array(a.utf8), Array(b.utf8)) || (a.isEmpty && b.isEmpty)
     }
 
     static func hex(_ bytes: [UInt8]) -> String {

@@ -6,13 +6,34 @@ import Glibc
 /// A minimal blocking WebSocket client over a plain TCP socket, for the one thing the library client cannot do: send
 /// a `Host` header that differs from the address it connects to (the port proxy is selected by `Host`, and
 /// `{port}-{capsule}.localhost` does not resolve here). Text frames only; enough for an echo test.
-final class RawWebSocket {
+final class RawWebSocket: @unchecked Sendable {
     private let fd: Int32
     private var buffer: [UInt8] = []
 
     /// Connects to `127.0.0.1:port`, sends the upgrade for `path` with `host` and `headers`, and returns the status
     /// line and the socket (nil socket unless the answer was 101).
     static func connect(port: Int, host: String, path: String, headers: [String: String]) throws -> (status: String, socket: RawWebSocket?) {
+        let answer = try handshake(port: port, host: host, path: path, headers: headers)
+        return (answer.statusLine, answer.socket)
+    }
+
+    /// The answer to an upgrade request: status, headers (names lowercased), the body of a refusal (by its
+    /// `Content-Length`), and the socket when it was 101.
+    struct Handshake: Sendable {
+        var statusLine: String
+        var headers: [String: String]
+        var body: [UInt8]
+        var socket: RawWebSocket?
+
+        var status: Int { Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0 }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        /// The error envelope's code, if the body is one.
+        var errorCode: String? {
+            ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]).flatMap { $0["error"] as? [String: Any] }?["code"] as? String
+        }
+    }
+
+    static func handshake(port: Int, host: String, path: String, headers: [String: String]) throws -> Handshake {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawWebSocketError("socket failed") }
         var address = sockaddr_in()
@@ -33,9 +54,17 @@ final class RawWebSocket {
         try socket.write(Array(request.utf8))
         var head: [UInt8] = []
         while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) { head.append(try socket.read(1)[0]) }
-        let status = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n").first ?? ""
-        if status.contains(" 101 ") { return (status, socket) }
-        return (status, nil)
+        let lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n")
+        let status = lines.first ?? ""
+        var fields: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        if status.contains(" 101 ") { return Handshake(statusLine: status, headers: fields, body: [], socket: socket) }
+        let length = fields["content-length"].flatMap(Int.init) ?? 0
+        let body = length > 0 ? try socket.read(length) : []
+        return Handshake(statusLine: status, headers: fields, body: body, socket: nil)
     }
 
     private init(fd: Int32) { self.fd = fd }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import NIOHTTP1
@@ -29,11 +30,44 @@ final class ConnectionSwitchHandler: ChannelDuplexHandler {
     private(set) var context: ChannelHandlerContext?
     private var upgraded: EventLoopPromise<HTTP1WebSocketUpgradeChannel.Value?>?
     private let makeSegment: (any Channel) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value>
+    /// How long a new connection may take to send its first complete request head (slow-header attacks); later
+    /// requests are covered by Hummingbird's idle timeout.
+    private let firstRequestTimeout: TimeAmount?
+    private var firstRequestTimer: Scheduled<Void>?
+    private var sawRequest = false
+    /// The answer to a WebSocket upgrade the router refused (see ``UpgradeRefusal``), until it is written.
+    private(set) var refusal: UpgradeRefusal?
 
-    init(upgraded: EventLoopPromise<HTTP1WebSocketUpgradeChannel.Value?>,
+    init(upgraded: EventLoopPromise<HTTP1WebSocketUpgradeChannel.Value?>, firstRequestTimeout: TimeAmount?,
          makeSegment: @escaping (any Channel) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value>) {
         self.upgraded = upgraded
+        self.firstRequestTimeout = firstRequestTimeout
         self.makeSegment = makeSegment
+    }
+
+    /// A complete request head arrived: the first-request deadline no longer applies.
+    func noteRequest() {
+        sawRequest = true
+        firstRequestTimer?.cancel()
+        firstRequestTimer = nil
+    }
+
+    /// Keeps the answer for the upgrade request being refused.
+    func refuse(_ refusal: UpgradeRefusal) { self.refusal = refusal }
+
+    /// The kept answer, once.
+    func takeRefusal() -> UpgradeRefusal? {
+        defer { refusal = nil }
+        return refusal
+    }
+
+    private func armFirstRequestTimer(_ context: ChannelHandlerContext) {
+        guard let firstRequestTimeout, !sawRequest, firstRequestTimer == nil else { return }
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        firstRequestTimer = context.eventLoop.scheduleTask(in: firstRequestTimeout) {
+            guard !bound.value.handler.sawRequest else { return }
+            bound.value.context.close(promise: nil)
+        }
     }
 
     var canSwitch: Bool {
@@ -92,9 +126,18 @@ final class ConnectionSwitchHandler: ChannelDuplexHandler {
 
     // MARK: inbound (from the socket)
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { armFirstRequestTimer(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armFirstRequestTimer(context)
+        context.fireChannelActive()
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        firstRequestTimer?.cancel()
         resolveNotUpgraded()
         state = .closed
         self.context = nil
@@ -143,6 +186,7 @@ final class ConnectionSwitchHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        firstRequestTimer?.cancel()
         resolveNotUpgraded()
         let current = state
         state = .closed
@@ -164,6 +208,8 @@ final class ConnectionSwitchHandler: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // The server only writes after a complete request head (an answer or a 101): the first-request deadline is met.
+        if !sawRequest { noteRequest() }
         if httpSegmentRetired { promise?.fail(ChannelError.ioOnClosedChannel) } else { context.write(data, promise: promise) }
     }
 
@@ -260,6 +306,8 @@ final class KeepAliveUpgradeDetector: ChannelDuplexHandler, RemovableChannelHand
     private var state = State.passing
     private var responsesPending = 0
     private var switchHandler: ConnectionSwitchHandler?
+    /// Writing a refused upgrade's answer in place of Hummingbird's bare 400.
+    private var answering: UpgradeRefusal?
 
     func handlerAdded(context: ChannelHandlerContext) {
         switchHandler = try? context.pipeline.syncOperations.handler(type: ConnectionSwitchHandler.self)
@@ -271,7 +319,9 @@ final class KeepAliveUpgradeDetector: ChannelDuplexHandler, RemovableChannelHand
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.passing, .head(let request)):
-            if Self.isWebSocketUpgrade(request), switchHandler?.canSwitch == true {
+            switchHandler?.noteRequest()
+            // A refused upgrade comes back through the HTTP segment only to be answered: never re-arm for it.
+            if Self.isWebSocketUpgrade(request), switchHandler?.canSwitch == true, switchHandler?.refusal == nil {
                 state = .holding(request, ended: false)
             } else {
                 responsesPending += 1
@@ -288,8 +338,31 @@ final class KeepAliveUpgradeDetector: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        // Hummingbird answers a refused upgrade with a bare `400` + close; the router's own answer (status and error
+        // envelope) was kept by `UpgradeRefusalRecorder` and goes out instead.
+        if case .head(let head) = part, head.status == .badRequest, let refusal = switchHandler?.takeRefusal() {
+            answering = refusal
+            var fields = refusal.headers
+            fields[.contentLength] = "\(refusal.body.readableBytes)"
+            fields[.connection] = "close"
+            SecurityHeaders.apply(to: &fields)
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: refusal.status, headerFields: fields))), promise: promise)
+            return
+        }
+        if let refusal = answering {
+            switch part {
+            case .head: context.write(data, promise: promise)
+            case .body: promise?.succeed(())
+            case .end:
+                answering = nil
+                context.write(wrapOutboundOut(.body(refusal.body)), promise: nil)
+                context.write(data, promise: promise)
+            }
+            return
+        }
         context.write(data, promise: promise)
-        if case .end = unwrapOutboundIn(data) {
+        if case .end = part {
             responsesPending -= 1
             switchIfReady(context: context)
         }
