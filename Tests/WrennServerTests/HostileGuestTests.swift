@@ -8,7 +8,7 @@ import SQLKit
 import Testing
 import WrennAgent
 import WrennHTTP
-import WrennServer
+@testable import WrennServer
 import WrennTestSupport
 import WrennWire
 
@@ -239,9 +239,8 @@ struct HostileGuestTests {
             let a = try await Self.capsule(p.a)
             let b = try await Self.capsule(p.b)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
-            defer { Task { try? await http.shutdown() } }
             let key = try #require(p.a.apiKey)
-            // Eight foreground `sleep`s of team A, each holding a call open.
+            // Eight foreground `sleep`s of team A, each holding a call open (`sleeps` is their answers' statuses).
             let sleeps = Task {
                 try await withThrowingTaskGroup(of: UInt.self) { group in
                     for _ in 0..<8 {
@@ -250,7 +249,7 @@ struct HostileGuestTests {
                             request.method = .POST
                             request.headers.add(name: "X-API-Key", value: key)
                             request.headers.add(name: "Content-Type", value: "application/json")
-                            request.body = .bytes(ByteBuffer(string: #"{"cmd":"/bin/sleep","args":["120"],"timeout_sec":150}"#))
+                            request.body = .bytes(ByteBuffer(string: #"{"cmd":"/bin/sleep","args":["\#(Self.marker)"],"timeout_sec":150}"#))
                             return try await http.execute(request, timeout: .seconds(200)).status.code
                         }
                     }
@@ -259,30 +258,65 @@ struct HostileGuestTests {
                     return codes
                 }
             }
-            // Wait until all eight run inside the capsule.
-            try await MultiHostTests.eventually("eight sleeps running", timeout: .seconds(30)) {
-                let list = try await p.a.get("/v1/capsules/\(a)/processes").decode(ProcessListResponse.self)
-                return list.processes.filter { $0.cmd.hasSuffix("sleep") }.count >= 8
+            do {
+                // All eight run (seen through the agent itself: any call of team A's would take a place).
+                try await MultiHostTests.eventually("eight sleeps running", timeout: .seconds(30)) {
+                    try await Self.sleepers(p.agent, a) == 8
+                }
+                // A ninth call of team A is refused at once: 429, Retry-After, the envelope.
+                let ninth = try await CapsuleAPITests.exec(p.a, a, "true")
+                #expect(ninth.status == .tooManyRequests)
+                #expect(ninth.errorCode == "too_many_requests")
+                #expect(ninth.headers[.retryAfter] != nil)
+                // Team B: exec, process list, files, create, pause and destroy all answer while A's sleeps still run.
+                #expect(try await CapsuleAPITests.exec(p.b, b, "echo b").status == .ok)
+                #expect(try await p.b.get("/v1/capsules/\(b)/processes").status == .ok)
+                #expect(try await p.b.post("/v1/capsules/\(b)/files/list", json: ["path": "/tmp"]).status == .ok)
+                let fresh = try await Self.capsule(p.b)
+                #expect(try await p.b.post("/v1/capsules/\(fresh)/pause").status == .accepted)
+                _ = try await CapsuleAPITests.wait(p.b, fresh, for: .paused)
+                #expect(try await p.b.delete("/v1/capsules/\(fresh)").status == .accepted)
+                _ = try await CapsuleAPITests.wait(p.b, fresh, for: .stopped)
+                // The proof that B did not wait for A: A's eight calls are all still open.
+                #expect(try await Self.sleepers(p.agent, a) == 8)
+                #expect(try await CapsuleAPITests.exec(p.a, a, "true").status == .tooManyRequests)
+            } catch {
+                try? await Self.killSleepers(p.agent, a)
+                _ = await sleeps.result
+                try? await http.shutdown()
+                throw error
             }
-            // A ninth call of team A: 429 with Retry-After, the envelope, at once.
-            let ninth = try await CapsuleAPITests.exec(p.a, a, "true")
-            #expect(ninth.status == .tooManyRequests)
-            #expect(ninth.errorCode == "too_many_requests")
-            #expect(ninth.headers[.retryAfter] != nil)
-            // Team B: exec, process list, files, create, pause and destroy all answer while A's sleeps still run.
-            #expect(try await CapsuleAPITests.exec(p.b, b, "echo b").status == .ok)
-            #expect(try await p.b.get("/v1/capsules/\(b)/processes").status == .ok)
-            let fresh = try await Self.capsule(p.b)
-            #expect(try await p.b.post("/v1/capsules/\(fresh)/pause").status == .accepted)
-            _ = try await CapsuleAPITests.wait(p.b, fresh, for: .paused)
-            #expect(try await p.b.delete("/v1/capsules/\(fresh)").status == .noContent)
-            _ = try await CapsuleAPITests.wait(p.b, fresh, for: .stopped)
-            // The proof that B did not wait for A: every sleep is still running.
-            let list = try await p.a.get("/v1/capsules/\(a)/processes").decode(ProcessListResponse.self)
-            #expect(list.processes.filter { $0.cmd.hasSuffix("sleep") }.count == 8)
-            #expect(!sleeps.isCancelled)
-            sleeps.cancel()
+            try await Self.killSleepers(p.agent, a)
+            #expect(try await sleeps.value.count == 8)
+            try await http.shutdown()
             _ = try await p.a.delete("/v1/capsules/\(a)")
+        }
+    }
+
+    /// A `sleep` duration no other process on this machine uses.
+    static let marker = "123.4567"
+
+    /// How many of team A's `sleep`s run in capsule `id`, asked of its agent directly.
+    static func sleepers(_ agent: LocalAgent, _ id: String) async throws -> Int {
+        var request = HTTPClientRequest(url: "\(agent.baseURL)/v1/capsules/\(id)/envd/processes")
+        request.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        let list = try WireCoding.makeDecoder().decode(ProcessListResponse.self, from: Data(buffer: body))
+        return list.processes.filter { $0.args == [marker] }.count
+    }
+
+    /// Ends team A's `sleep`s (through the agent: the envd of an `EnvdBackedRuntime` capsule sees the host's processes).
+    static func killSleepers(_ agent: LocalAgent, _ id: String) async throws {
+        var list = HTTPClientRequest(url: "\(agent.baseURL)/v1/capsules/\(id)/envd/processes")
+        list.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+        let body = try await HTTPClient.shared.execute(list, timeout: .seconds(10)).body.collect(upTo: 16 << 20)
+        for process in try WireCoding.makeDecoder().decode(ProcessListResponse.self, from: Data(buffer: body)).processes
+        where process.args == [marker] {
+            var kill = HTTPClientRequest(url: "\(agent.baseURL)/v1/capsules/\(id)/envd/processes/\(process.pid)")
+            kill.method = .DELETE
+            kill.headers.add(name: "Authorization", value: "Bearer \(agent.token)")
+            _ = try await HTTPClient.shared.execute(kill, timeout: .seconds(10))
         }
     }
 
@@ -294,9 +328,9 @@ struct HostileGuestTests {
             let dir = "/tmp/wrenn-spool-\(UUID().uuidString.prefix(8))"
             defer { try? FileManager.default.removeItem(atPath: dir) }
             for (pathFirst, expected) in [(false, HTTPResponse.Status.contentTooLarge), (true, .noContent)] {
-                let (body, contentType) = CapsuleAPITests.multipart(path: "\(dir)/f", file: file, pathFirst: pathFirst)
+                let (body, boundary) = CapsuleAPITests.multipart(path: "\(dir)/f", file: file, pathFirst: pathFirst)
                 let reply = try await p.a.send("/v1/capsules/\(id)/files/stream/write", .post, body: body,
-                                               extraHeaders: [.contentType: contentType])
+                                               extraHeaders: [.contentType: "multipart/form-data; boundary=\(boundary)"])
                 #expect(reply.status == expected, "path first: \(pathFirst)")
                 if !pathFirst { #expect(reply.errorCode == "too_large") }
             }
