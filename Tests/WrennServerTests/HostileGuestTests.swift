@@ -67,8 +67,9 @@ struct HostileGuestTests {
         var b: Browser
         var aTeam: String
         var bTeam: String
-        /// Team A's signed-in owner, also the platform admin (the first account).
+        /// Team A's signed-in owner, also the platform admin (the first account), and team B's.
         var alice: Browser
+        var bob: Browser
         var port: Int
     }
 
@@ -90,7 +91,7 @@ struct HostileGuestTests {
                 b.apiKey = try #require(try await bob.post("/v1/api-keys", json: ["name": "b"]).decode(APIKeyResponse.self).key)
                 let team = try #require(try await alice.get("/v1/teams").decode([TeamWithRole].self).first?.id)
                 let bTeam = try #require(try await bob.get("/v1/teams").decode([TeamWithRole].self).first?.id)
-                try await body(Platform(cp: cp, agent: agent, hostile: hostile, a: a, b: b, aTeam: team, bTeam: bTeam, alice: alice,
+                try await body(Platform(cp: cp, agent: agent, hostile: hostile, a: a, b: b, aTeam: team, bTeam: bTeam, alice: alice, bob: bob,
                                         port: try #require(cp.client.port)))
             }
         } catch {

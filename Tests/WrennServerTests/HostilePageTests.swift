@@ -16,41 +16,13 @@ import WrennWire
 /// shows may; the API's own headers on every answer; WebSocket refusals as HTTP statuses before any upgrade.
 @Suite("a hostile page gets nothing", .serialized)
 struct HostilePageTests {
-    struct Setup {
-        var cp: TestControlPlane
-        var agent: LocalAgent
-        /// Signed in (the platform admin: the first account), and an API key of the same team.
-        var alice: Browser
-        var sdk: Browser
-        var bob: Browser
-        var port: Int
-    }
+    /// The hostile-guest platform (its hostile envd unused here): alice (signed in, the platform admin) and `a`, an
+    /// API key of her team; bob, signed in, of another team.
+    typealias Setup = HostileGuestTests.Platform
 
     static func withSetup(configure: @escaping @Sendable (inout ServerConfig) -> Void = { _ in },
                           _ body: @Sendable @escaping (Setup) async throws -> Void) async throws {
-        let agent = try await LocalAgent.start()
-        do {
-            try await TestControlPlane.run(.sqlite, configure: { config in
-                config.agent = .init(url: agent.baseURL, token: agent.token)
-                configure(&config)
-            }) { cp in
-                let alice = try await cp.signedInUser(email: "alice@page.test")
-                let bob = try await cp.signedInUser(email: "bob@page.test")
-                let sdk = cp.browser()
-                sdk.apiKey = try #require(try await alice.post("/v1/api-keys", json: ["name": "sdk"]).decode(APIKeyResponse.self).key)
-                try await body(Setup(cp: cp, agent: agent, alice: alice, sdk: sdk, bob: bob, port: try #require(cp.client.port)))
-            }
-        } catch {
-            await agent.stop()
-            throw error
-        }
-        await agent.stop()
-    }
-
-    static func capsule(_ sdk: Browser) async throws -> String {
-        let created = try await sdk.post("/v1/capsules", json: [:]).decode(Capsule.self)
-        _ = try await CapsuleAPITests.wait(sdk, created.id, for: .running)
-        return created.id
+        try await HostileGuestTests.withPlatform(configure: configure, body)
     }
 
     static func upgrade(_ s: Setup, _ path: String, headers: [String: String]) async throws -> RawWebSocket.Handshake {
@@ -61,7 +33,7 @@ struct HostilePageTests {
     @Test("a cookie-only upgrade from a foreign Origin is refused before it runs anything")
     func crossSiteWebSocketHijackingIsRefused() async throws {
         try await Self.withSetup { s in
-            let id = try await Self.capsule(s.sdk)
+            let id = try await HostileGuestTests.capsule(s.a)
             let cookie = s.alice.cookieHeader
             for path in ["/v1/capsules/\(id)/exec/stream", "/v1/capsules/\(id)/pty", "/v1/capsules/\(id)/processes/proc-x/stream",
                          "/v1/admin/capsules/\(id)/exec/stream", "/v1/admin/capsules/\(id)/pty", "/v1/admin/builds/bld-00000000000000000000000000/stream"] {
@@ -78,8 +50,11 @@ struct HostilePageTests {
                 let allowed = try await Self.upgrade(s, "/v1/capsules/\(id)/exec/stream", headers: ["Cookie": cookie, "Origin": origin])
                 #expect(allowed.status == 101, "\(origin): \(allowed.statusLine)")
             }
+            // A non-browser client with a cookie (swift-websocket names the socket's own `ws://` URL) is no page.
+            let tool = try await Self.upgrade(s, "/v1/capsules/\(id)/exec/stream", headers: ["Cookie": cookie, "Origin": "ws://127.0.0.1"])
+            #expect(tool.status == 101)
             // An API key is not a cookie: any origin, as before.
-            let key = try #require(s.sdk.apiKey)
+            let key = try #require(s.a.apiKey)
             let keyed = try await Self.upgrade(s, "/v1/capsules/\(id)/exec/stream", headers: ["X-API-Key": key, "Origin": "https://evil.example"])
             #expect(keyed.status == 101)
         }
@@ -88,7 +63,7 @@ struct HostilePageTests {
     @Test("extra allowed origins come from the configuration")
     func allowedOriginsAreConfigurable() async throws {
         try await Self.withSetup(configure: { $0.edge.allowedOrigins = ["https://console.example:8443"] }) { s in
-            let id = try await Self.capsule(s.sdk)
+            let id = try await HostileGuestTests.capsule(s.a)
             let ok = try await Self.upgrade(s, "/v1/capsules/\(id)/pty", headers: ["Cookie": s.alice.cookieHeader,
                                                                                  "Origin": "https://CONSOLE.example:8443"])
             #expect(ok.status == 101)
@@ -101,8 +76,8 @@ struct HostilePageTests {
     @Test("WebSocket refusals are HTTP statuses with the envelope, before any upgrade")
     func refusalsBeforeTheUpgrade() async throws {
         try await Self.withSetup { s in
-            let id = try await Self.capsule(s.sdk)
-            let key = try #require(s.sdk.apiKey)
+            let id = try await HostileGuestTests.capsule(s.a)
+            let key = try #require(s.a.apiKey)
             let none = try await Self.upgrade(s, "/v1/capsules/\(id)/exec/stream", headers: [:])
             #expect(none.status == 401 && none.errorCode == "unauthorized")
             let unknown = try await Self.upgrade(s, "/v1/capsules/cl-00000000000000000000000000/pty", headers: ["X-API-Key": key])
@@ -113,8 +88,8 @@ struct HostilePageTests {
             // Bob is no admin: 403 on the admin stream.
             let notAdmin = try await Self.upgrade(s, "/v1/admin/capsules/\(id)/pty", headers: ["Cookie": s.bob.cookieHeader])
             #expect(notAdmin.status == 403)
-            #expect(try await s.sdk.post("/v1/capsules/\(id)/pause").status == .accepted)
-            _ = try await CapsuleAPITests.wait(s.sdk, id, for: .paused)
+            #expect(try await s.a.post("/v1/capsules/\(id)/pause").status == .accepted)
+            _ = try await CapsuleAPITests.wait(s.a, id, for: .paused)
             let paused = try await Self.upgrade(s, "/v1/capsules/\(id)/exec/stream", headers: ["X-API-Key": key])
             #expect(paused.status == 409 && paused.errorCode == "invalid_state", "\(paused.statusLine) \(paused.text)")
             #expect(paused.headers["content-type"] == "application/json; charset=utf-8")
@@ -125,9 +100,9 @@ struct HostilePageTests {
     @Test("envd's close code and reason reach the client")
     func closeReasonIsForwarded() async throws {
         try await Self.withSetup { s in
-            let id = try await Self.capsule(s.sdk)
+            let id = try await HostileGuestTests.capsule(s.a)
             var headers = HTTPFields()
-            headers[HTTPField.Name("X-API-Key")!] = try #require(s.sdk.apiKey)
+            headers[HTTPField.Name("X-API-Key")!] = try #require(s.a.apiKey)
             var logger = Logger(label: "test.ws")
             logger.logLevel = .critical
             let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(s.port)/v1/capsules/\(id)/exec/stream",
@@ -143,16 +118,16 @@ struct HostilePageTests {
     @Test("processes are reached by tags with every allowed character, team and admin")
     func selectorsWithAnyTag() async throws {
         try await Self.withSetup { s in
-            let id = try await Self.capsule(s.sdk)
+            let id = try await HostileGuestTests.capsule(s.a)
             // Every printable ASCII character a tag may hold (all but space and `/`), split over a few tags, and Unicode.
             let tags = ["a-b_c.d~e", "!\"#$%&'()*+,", ":;<=>?@[\\]^`{|}", "ünï-ß"]
             for (index, tag) in tags.enumerated() {
-                let started = try await CapsuleAPITests.exec(s.sdk, id, "sleep 60", extra: ["background": true, "tag": tag])
+                let started = try await CapsuleAPITests.exec(s.a, id, "sleep 60", extra: ["background": true, "tag": tag])
                 #expect(started.status == .accepted, "\(tag): \(started.status)")
                 let encoded = tag.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? tag
                 // Attach by tag (the stream replays and the process is found), then kill it.
                 let prefix = index % 2 == 0 ? "/v1/capsules/\(id)" : "/v1/admin/capsules/\(id)"
-                let client = index % 2 == 0 ? s.sdk : s.alice
+                let client = index % 2 == 0 ? s.a : s.alice
                 var headers: [String: String] = [:]
                 if let key = client.apiKey { headers["X-API-Key"] = key } else { headers["Cookie"] = client.cookieHeader }
                 let attach = try await Self.upgrade(s, "\(prefix)/processes/\(encoded)/stream", headers: headers)
@@ -165,20 +140,20 @@ struct HostilePageTests {
                 #expect(killed.status == .noContent, "\(tag): \(killed.status) \(killed.errorMessage ?? "")")
             }
             // Unencoded, as most clients send them: a tag of unreserved characters, and a default `proc-…` tag.
-            #expect(try await CapsuleAPITests.exec(s.sdk, id, "sleep 60", extra: ["background": true, "tag": "x-y_z.w~v"]).status == .accepted)
-            #expect(try await s.sdk.delete("/v1/capsules/\(id)/processes/x-y_z.w~v").status == .noContent)
-            let started = try await CapsuleAPITests.exec(s.sdk, id, "sleep 60", extra: ["background": true])
+            #expect(try await CapsuleAPITests.exec(s.a, id, "sleep 60", extra: ["background": true, "tag": "x-y_z.w~v"]).status == .accepted)
+            #expect(try await s.a.delete("/v1/capsules/\(id)/processes/x-y_z.w~v").status == .noContent)
+            let started = try await CapsuleAPITests.exec(s.a, id, "sleep 60", extra: ["background": true])
             let tag = try started.decode(BackgroundExecResponse.self).tag
             #expect(tag.hasPrefix("proc-"))
-            #expect(try await s.sdk.delete("/v1/capsules/\(id)/processes/\(tag)").status == .noContent)
+            #expect(try await s.a.delete("/v1/capsules/\(id)/processes/\(tag)").status == .noContent)
         }
     }
 
     @Test("every API answer has nosniff and a CSP that allows nothing; a page's own CSP is kept")
     func apiSecurityHeaders() async throws {
         try await Self.withSetup { s in
-            for response in [try await s.sdk.get("/health"), try await s.sdk.get("/v1/nope"), try await s.sdk.get("/v1/capsules"),
-                             try await s.cp.browser().get("/v1/capsules"), try await s.sdk.get("/metrics")] {
+            for response in [try await s.a.get("/health"), try await s.a.get("/v1/nope"), try await s.a.get("/v1/capsules"),
+                             try await s.cp.browser().get("/v1/capsules"), try await s.a.get("/metrics")] {
                 #expect(response.headers[.xContentTypeOptions] == "nosniff")
                 #expect(response.headers[.contentSecurityPolicy] == "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
             }
@@ -193,7 +168,7 @@ struct HostilePageTests {
     @Test("event streams are capped per caller with 429 and Retry-After")
     func eventStreamsAreCapped() async throws {
         try await Self.withSetup(configure: { $0.edge.eventStreamsPerPrincipal = 1 }) { s in
-            let key = try #require(s.sdk.apiKey)
+            let key = try #require(s.a.apiKey)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             func open(_ header: (String, String)) async throws -> HTTPClientResponse {
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(s.port)/v1/events/stream")

@@ -5,8 +5,10 @@ import Hummingbird
 /// Cross-site WebSocket hijacking: a browser sends the session cookie with a WebSocket upgrade whatever page opened
 /// it, and WebSockets are not subject to CORS. So a cookie-authenticated upgrade must come from an allowed `Origin`:
 /// the public URL's, the dashboard's (`frontendURL`) and `EdgeSettings.allowedOrigins` (`WRENN_ALLOWED_ORIGINS`).
-/// A browser always sends `Origin` on a WebSocket handshake and a page cannot remove or forge it; clients with an API
-/// key are not affected, nor are cookie clients that are no browser and send no `Origin`.
+/// A browser always sends `Origin` on a WebSocket handshake — the page's `http(s)` origin, or `null` — and a page
+/// cannot remove or forge it; clients with an API key are not affected, nor are cookie clients that are no browser:
+/// those that send no `Origin`, or a `ws(s)://` one (swift-websocket's client names the socket's own URL), which no
+/// browser sends.
 struct OriginCheckMiddleware: RouterMiddleware {
     typealias Context = WrennRequestContext
     let allowed: Set<String>
@@ -16,12 +18,18 @@ struct OriginCheckMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if case .session = context.principal?.credential, let origin = request.headers[.origin] {
+        if case .session = context.principal?.credential, let origin = request.headers[.origin], Self.isFromBrowser(origin) {
             guard let normalized = Self.origin(origin), allowed.contains(normalized) else {
                 throw ServiceError.forbidden("a signed-in session may open this stream only from the dashboard: origin \(origin) is not allowed")
             }
         }
         return try await next(request, context)
+    }
+
+    /// Whether `origin` can be a browser's: anything but a `ws://` or `wss://` origin.
+    static func isFromBrowser(_ origin: String) -> Bool {
+        let lowered = origin.trimmingCharacters(in: .whitespaces).lowercased()
+        return !(lowered.hasPrefix("ws://") || lowered.hasPrefix("wss://"))
     }
 
     /// `scheme://host[:port]` in lowercase without a default port, or nil when `text` is no http(s) origin (`null`).

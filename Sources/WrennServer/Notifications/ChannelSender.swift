@@ -46,7 +46,7 @@ struct ChannelSender: Sendable {
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.body))
         let response: HTTPClientResponse
-        let deadline = TimeAmount.nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let deadline = TimeAmount(timeout)
         do {
             response = try await http.execute(outgoing, timeout: deadline)
         } catch {
