@@ -70,12 +70,13 @@ public struct ReverseProxy: Sendable {
         var headers = route.responseHeaders.filter(HTTPFields(response.headers))
         route.rewrite?(&headers)
         let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
+        let length = response.headers.first(name: "content-length").flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
         if request.method == .head {
             observer?.finished()
+            if let length { headers[.contentLength] = "\(length)" }
             return Response(status: status, headers: headers, body: ResponseBody())
         }
         let body = response.body
-        let length = response.headers.first(name: "content-length").flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: length) { writer in
             defer { observer?.finished() }
             for try await chunk in body {

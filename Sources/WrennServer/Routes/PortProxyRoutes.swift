@@ -69,6 +69,12 @@ struct PortProxy: Sendable {
         return (agent, setCookie, principal)
     }
 
+    /// One audit entry for a proxy session or socket of `principal` to `address`.
+    func audit(_ principal: Principal, _ address: PortProxyAddress, _ action: String) async {
+        await services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: address.capsuleID, action: action,
+                                        metadata: ["port": "\(address.port)"])
+    }
+
     /// The agent path for the request target (path and query as received).
     static func agentPath(_ address: PortProxyAddress, target: String) -> String {
         "/v1/capsules/\(address.capsuleID)/ports/\(address.port)" + (target.hasPrefix("/") ? target : "/" + target)
@@ -127,8 +133,7 @@ struct PortProxyMiddleware: RouterMiddleware {
         await proxy.services.capsules.touch(address.capsuleID)
         if let setCookie, request.method == .get || request.method == .head {
             // A browser's proxy session starts here: one audit entry for it (not one per request it makes).
-            await proxy.services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: address.capsuleID,
-                                                  action: "port_proxy.session", metadata: ["port": "\(address.port)"])
+            await proxy.audit(principal, address, "port_proxy.session")
             var response = Response(status: .seeOther, headers: [.location: PortProxy.withoutKey(request.head.path ?? "/")])
             response.setCookie(Cookie(name: PortProxyCookie.name, value: setCookie, maxAge: Int(PortProxyCookie.lifetime), path: "/",
                                       secure: proxy.services.config.secureCookies, httpOnly: true, sameSite: .lax))
@@ -152,11 +157,10 @@ struct PortProxyWebSocketMiddleware: RouterMiddleware {
         let (agent, _, principal) = try await proxy.authorize(request, address)
         let permit = try proxy.services.dataPlane.streams.acquire(principal.teamID ?? "")
         let path = PortProxy.agentPath(address, target: PortProxy.withoutKey(request.head.path ?? "/"))
-        let services = proxy.services
+        let services = proxy.services, proxy = proxy
         return try await WebSocketUpgradeMiddleware<Context>(onUpgrade: { inbound, outbound, wsContext in
             defer { permit.release() }
-            await services.dataPlane.record(principal, team: principal.teamID ?? "", capsule: address.capsuleID,
-                                            action: "port_proxy.websocket", metadata: ["port": "\(address.port)"])
+            await proxy.audit(principal, address, "port_proxy.websocket")
             await services.capsules.touch(address.capsuleID)
             await agent.relay(inbound: inbound, outbound: outbound, path: path, logger: wsContext.logger)
             await services.capsules.touch(address.capsuleID)
