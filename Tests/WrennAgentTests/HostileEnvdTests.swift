@@ -24,8 +24,10 @@ struct HostileEnvdTests {
         "/no-status": .raw("HTTP/1.1 abc\r\nContent-Length: 2\r\n\r\n{}"),
         "/garbage": .raw("\u{0}\u{1}\u{2}not http at all\r\n\r\n"),
         "/truncated": .raw("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}"),
-        "/endless": .endless(head: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunk: "1000\r\n" + String(repeating: "x", count: 0x1000) + "\r\n"),
-        "/drip": .drip(head: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", body: String(repeating: "x", count: 100), interval: .milliseconds(300)),
+        "/endless": .endless(head: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                             chunk: "1000\r\n" + String(repeating: "x", count: 0x1000) + "\r\n"),
+        "/drip": .drip(head: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", body: String(repeating: "x", count: 100),
+                       interval: .milliseconds(300)),
         "/silent": .silent,
     ]
 

@@ -85,7 +85,8 @@ struct CapsuleAPITests {
             #expect(try await sdk.delete("/v1/capsules/\(capsule.id)/processes/sleeper").status == .noContent)
             // SIGKILL is asynchronous: once the process is gone (reaped), a second kill is 404.
             try await MultiHostTests.eventually("sleeper gone") {
-                try await sdk.get("/v1/capsules/\(capsule.id)/processes").decode(ProcessListResponse.self).processes.allSatisfy { $0.tag != "sleeper" }
+                let list = try await sdk.get("/v1/capsules/\(capsule.id)/processes").decode(ProcessListResponse.self)
+                return list.processes.allSatisfy { $0.tag != "sleeper" }
             }
             #expect(try await sdk.delete("/v1/capsules/\(capsule.id)/processes/sleeper").status == .notFound)
 

@@ -36,7 +36,8 @@ struct HostilePageTests {
             let id = try await HostileGuestTests.capsule(s.a)
             let cookie = s.alice.cookieHeader
             for path in ["/v1/capsules/\(id)/exec/stream", "/v1/capsules/\(id)/pty", "/v1/capsules/\(id)/processes/proc-x/stream",
-                         "/v1/admin/capsules/\(id)/exec/stream", "/v1/admin/capsules/\(id)/pty", "/v1/admin/builds/bld-00000000000000000000000000/stream"] {
+                         "/v1/admin/capsules/\(id)/exec/stream", "/v1/admin/capsules/\(id)/pty",
+                         "/v1/admin/builds/bld-00000000000000000000000000/stream"] {
                 for origin in ["https://evil.example", "null", "http://8888-\(id).localhost:8080"] {
                     let refused = try await Self.upgrade(s, path, headers: ["Cookie": cookie, "Origin": origin])
                     #expect(refused.status == 403, "\(path) from \(origin): \(refused.statusLine)")

@@ -174,7 +174,8 @@ public struct AgentClient: Sendable {
     /// Opens the agent's WebSocket at `path` for a caller of its own (a build's exec stream).
     func connectWebSocket(_ path: String, logger: Logger,
                           _ handler: @escaping WebSocketDataHandler<WebSocketClient.Context>) async throws -> WebSocketCloseFrame? {
-        try await WebSocketClient.connect(url: webSocketURL(path), configuration: .init(maxFrameSize: Self.maxFrame, additionalHeaders: webSocketHeaders),
+        try await WebSocketClient.connect(url: webSocketURL(path),
+                                          configuration: .init(maxFrameSize: Self.maxFrame, additionalHeaders: webSocketHeaders),
                                           tlsConfiguration: tls, logger: logger, handler: handler)
     }
 

@@ -88,7 +88,8 @@ public enum ControlPlane {
                                  ws: .init(maxFrameSize: 1 << 20,
                                            autoPing: .enabled(timePeriod: assembly.services.config.webSocketPingInterval))),
             firstRequestTimeout: edge.idleTimeout)
-        var app = Application(router: router, server: server, configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
+        var app = Application(router: router, server: server,
+                              configuration: .init(address: .hostname(host, port: port), serverName: "wrenn"),
                               services: [assembly.database, assembly.services.lifecycle, assembly.services.hostMonitor, assembly.services.channelDelivery, assembly.services.buildWorker,
                                          AccountPurgeJob(accounts: assembly.services.accounts, logger: logger),
                                          StatsSampler(stats: assembly.services.stats, interval: assembly.services.config.statsSampleInterval, logger: logger),
